@@ -1,0 +1,186 @@
+//! priority-guard as a Kubewarden policy: the waPC glue around `priority-guard-sdk`.
+//!
+//! This crate only parses the payloads policy-server sends, calls the sdk's decision, answers with Kubewarden's
+//! response JSON and looks namespaces up through the host. Every answer to a malformed payload is a rejection
+//! with a message: no handler returns an error or panics on input.
+
+use kubewarden_policy_sdk::response::ValidationResponse;
+use kubewarden_policy_sdk::settings::SettingsValidationResponse;
+use kubewarden_policy_sdk::wapc_guest as guest;
+use priority_guard_sdk::decision::Labels;
+use priority_guard_sdk::{AdmissionRequestView, Outcome, Settings, messages, mutation};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+/// HTTP status of a refused request: the request is understood and refused, as Kubernetes reports a forbidden
+/// object.
+const CODE_FORBIDDEN: u16 = 403;
+/// HTTP status of a request the policy cannot read.
+const CODE_BAD_REQUEST: u16 = 400;
+
+/// Registers the waPC functions policy-server calls.
+#[allow(
+    unsafe_code,
+    reason = "waPC finds its entry point by this exported, unmangled name"
+)]
+#[unsafe(no_mangle)]
+pub extern "C" fn wapc_init() {
+    guest::register_function("validate", validate);
+    guest::register_function("validate_settings", validate_settings);
+    guest::register_function(
+        "protocol_version",
+        kubewarden_policy_sdk::protocol_version_guest,
+    );
+}
+
+fn validate(payload: &[u8]) -> guest::CallResult {
+    Ok(validate_payload(payload, lookup_namespace_labels))
+}
+
+fn validate_settings(payload: &[u8]) -> guest::CallResult {
+    Ok(validate_settings_payload(payload))
+}
+
+/// `validate_settings`: `{"valid": true}` or `{"valid": false, "message": ...}` naming the field.
+pub fn validate_settings_payload(payload: &[u8]) -> Vec<u8> {
+    let response = match Settings::from_json_slice(payload) {
+        Ok(_) => SettingsValidationResponse {
+            valid: true,
+            message: None,
+        },
+        Err(e) => SettingsValidationResponse {
+            valid: false,
+            message: Some(e.to_string()),
+        },
+    };
+    to_json(&response)
+}
+
+#[derive(Deserialize)]
+struct Payload<'a> {
+    #[serde(borrow)]
+    request: &'a RawValue,
+    #[serde(borrow, default)]
+    settings: Option<&'a RawValue>,
+}
+
+/// `validate`: decides `{"request": <AdmissionRequest>, "settings": <settings>}` and answers with Kubewarden's
+/// ValidationResponse JSON. `namespace_labels` reads a namespace's labels (through the host in policy.wasm).
+pub fn validate_payload(
+    payload: &[u8],
+    namespace_labels: impl FnMut(&str) -> Result<Labels, String>,
+) -> Vec<u8> {
+    match decide_payload(payload, namespace_labels) {
+        Ok(response) => to_json(&response),
+        Err((message, code)) => to_json(&rejection(message, code)),
+    }
+}
+
+fn decide_payload(
+    payload: &[u8],
+    namespace_labels: impl FnMut(&str) -> Result<Labels, String>,
+) -> Result<ValidationResponse, (String, u16)> {
+    let malformed = |e: &dyn std::fmt::Display| (messages::malformed_request(e), CODE_BAD_REQUEST);
+    let text = std::str::from_utf8(payload)
+        .map_err(|e| malformed(&format!("the payload is not UTF-8: {e}")))?;
+    let payload: Payload<'_> = serde_json::from_str(text)
+        .map_err(|e| malformed(&format!("the payload is not a validation request: {e}")))?;
+    let settings = match payload.settings {
+        None => Settings::default(),
+        Some(raw) => Settings::from_json_slice(raw.get().as_bytes())
+            .map_err(|e| (messages::invalid_settings(&e), CODE_BAD_REQUEST))?,
+    };
+    let request =
+        AdmissionRequestView::from_json(payload.request.get()).map_err(|e| malformed(&e))?;
+    let outcome =
+        priority_guard_sdk::decide(&settings, &request, namespace_labels).map_err(|e| {
+            let code = match e {
+                priority_guard_sdk::DecisionError::Request(_) => CODE_BAD_REQUEST,
+                priority_guard_sdk::DecisionError::NamespaceLookup { .. } => CODE_FORBIDDEN,
+            };
+            (e.to_string(), code)
+        })?;
+    Ok(match outcome {
+        Outcome::Accept { .. } => acceptance(None),
+        Outcome::Reject { message, .. } => rejection(message, CODE_FORBIDDEN),
+        Outcome::Mutate { patch, .. } => {
+            let raw = request
+                .object
+                .ok_or_else(|| malformed(&"the admission request has no object"))?;
+            let mut object: serde_json::Value =
+                serde_json::from_str(raw.get()).map_err(|e| malformed(&e))?;
+            mutation::apply(&mut object, &patch).map_err(|e| malformed(&e))?;
+            acceptance(Some(object))
+        }
+    })
+}
+
+fn acceptance(mutated_object: Option<serde_json::Value>) -> ValidationResponse {
+    ValidationResponse {
+        accepted: true,
+        message: None,
+        code: None,
+        mutated_object,
+        audit_annotations: None,
+        warnings: None,
+    }
+}
+
+fn rejection(message: String, code: u16) -> ValidationResponse {
+    ValidationResponse {
+        accepted: false,
+        message: Some(message),
+        code: Some(code),
+        mutated_object: None,
+        audit_annotations: None,
+        warnings: None,
+    }
+}
+
+fn to_json(value: &impl Serialize) -> Vec<u8> {
+    // Serializing these plain structs (strings, bools, numbers, JSON values) cannot fail; should it ever, answer
+    // with a fixed rejection rather than trap.
+    serde_json::to_vec(value).unwrap_or_else(|_| {
+        br#"{"accepted":false,"message":"priority-guard could not encode its response","code":500}"#.to_vec()
+    })
+}
+
+#[derive(Serialize)]
+struct GetResource<'a> {
+    api_version: &'a str,
+    kind: &'a str,
+    name: &'a str,
+    namespace: Option<&'a str>,
+    disable_cache: bool,
+    field_masks: Option<[&'a str; 0]>,
+}
+
+#[derive(Deserialize)]
+struct NamespaceObject {
+    #[serde(default)]
+    metadata: NamespaceMeta,
+}
+
+#[derive(Deserialize, Default)]
+struct NamespaceMeta {
+    #[serde(default)]
+    labels: Option<Labels>,
+}
+
+/// Reads a namespace's labels through Kubewarden's `kubernetes/get_resource` host capability.
+fn lookup_namespace_labels(namespace: &str) -> Result<Labels, String> {
+    let request = GetResource {
+        api_version: "v1",
+        kind: "Namespace",
+        name: namespace,
+        namespace: None,
+        disable_cache: false,
+        field_masks: None,
+    };
+    let payload = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
+    let response = guest::host_call("kubewarden", "kubernetes", "get_resource", &payload)
+        .map_err(|e| format!("the host could not get Namespace \"{namespace}\": {e}"))?;
+    let object: NamespaceObject = serde_json::from_slice(&response)
+        .map_err(|e| format!("the host returned an unreadable Namespace \"{namespace}\": {e}"))?;
+    Ok(object.metadata.labels.unwrap_or_default())
+}

@@ -1,0 +1,156 @@
+//! Validation of Kubernetes names, as the apiserver defines them.
+//!
+//! Each function returns `Err` with a short lowercase reason that callers prefix with the field it came from.
+
+/// A DNS label (RFC 1123): at most 63 characters of `a-z`, `0-9` and `-`, starting and ending with a letter or digit.
+/// Namespace names and rule names are DNS labels.
+pub fn dns_label(value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if value.len() > 63 {
+        return Err(format!("\"{value}\" is longer than 63 characters"));
+    }
+    if !value
+        .bytes()
+        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+    {
+        return Err(format!(
+            "\"{value}\" may contain only lowercase letters, digits and '-'"
+        ));
+    }
+    if value.starts_with('-') || value.ends_with('-') {
+        return Err(format!(
+            "\"{value}\" must start and end with a letter or digit"
+        ));
+    }
+    Ok(())
+}
+
+/// A DNS subdomain (RFC 1123): at most 253 characters, dot-separated DNS labels. PriorityClass names are DNS
+/// subdomains.
+pub fn dns_subdomain(value: &str) -> Result<(), String> {
+    if value.is_empty() {
+        return Err("must not be empty".into());
+    }
+    if value.len() > 253 {
+        return Err(format!("\"{value}\" is longer than 253 characters"));
+    }
+    for part in value.split('.') {
+        if part.is_empty()
+            || !part
+                .bytes()
+                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+            || part.starts_with('-')
+            || part.ends_with('-')
+        {
+            return Err(format!(
+                "\"{value}\" is not a valid name: use lowercase letters, digits, '-' and '.', \
+                 starting and ending with a letter or digit"
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The name part of a label key or a label value: at most 63 characters of letters, digits, `-`, `_` and `.`,
+/// starting and ending with a letter or digit. Label values may also be empty.
+fn label_name(value: &str) -> bool {
+    value.len() <= 63
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.'))
+        && value
+            .bytes()
+            .next()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+        && value
+            .bytes()
+            .last()
+            .is_some_and(|b| b.is_ascii_alphanumeric())
+}
+
+/// A label key: an optional DNS-subdomain prefix and `/`, then a name.
+pub fn label_key(value: &str) -> Result<(), String> {
+    let (prefix, name) = match value.split_once('/') {
+        Some((prefix, name)) => (Some(prefix), name),
+        None => (None, value),
+    };
+    if let Some(prefix) = prefix {
+        dns_subdomain(prefix)
+            .map_err(|_| format!("\"{value}\" has an invalid prefix \"{prefix}\""))?;
+    }
+    if !label_name(name) {
+        return Err(format!(
+            "\"{value}\" is not a valid label key: at most 63 letters, digits, '-', '_' or '.', \
+             starting and ending with a letter or digit, after an optional DNS prefix and '/'"
+        ));
+    }
+    Ok(())
+}
+
+/// A label value: empty, or at most 63 letters, digits, `-`, `_` and `.`, starting and ending with a letter or
+/// digit.
+pub fn label_value(value: &str) -> Result<(), String> {
+    if value.is_empty() || label_name(value) {
+        Ok(())
+    } else {
+        Err(format!(
+            "\"{value}\" is not a valid label value: at most 63 letters, digits, '-', '_' or '.', \
+             starting and ending with a letter or digit"
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rstest::rstest;
+
+    #[rstest]
+    #[case::plain("prod", true)]
+    #[case::with_dash("team-a", true)]
+    #[case::digits_only("123", true)]
+    #[case::empty("", false)]
+    #[case::uppercase("Prod", false)]
+    #[case::leading_dash("-prod", false)]
+    #[case::trailing_dash("prod-", false)]
+    #[case::dot("a.b", false)]
+    #[case::too_long(&"a".repeat(64), false)]
+    #[case::longest(&"a".repeat(63), true)]
+    fn dns_labels(#[case] value: &str, #[case] valid: bool) {
+        assert_eq!(dns_label(value).is_ok(), valid, "{value}");
+    }
+
+    #[rstest]
+    #[case::plain("prod-pc", true)]
+    #[case::dotted("system.cluster-critical", true)]
+    #[case::empty_part("a..b", false)]
+    #[case::wildcard("system-*", false)]
+    #[case::uppercase("High", false)]
+    #[case::too_long(&"a".repeat(254), false)]
+    fn dns_subdomains(#[case] value: &str, #[case] valid: bool) {
+        assert_eq!(dns_subdomain(value).is_ok(), valid, "{value}");
+    }
+
+    #[rstest]
+    #[case::plain("env", true)]
+    #[case::prefixed("kubernetes.io/metadata.name", true)]
+    #[case::underscore("team_name", true)]
+    #[case::bad_prefix("Bad_Prefix/name", false)]
+    #[case::empty_name("example.com/", false)]
+    #[case::empty("", false)]
+    #[case::space("a b", false)]
+    fn label_keys(#[case] value: &str, #[case] valid: bool) {
+        assert_eq!(label_key(value).is_ok(), valid, "{value}");
+    }
+
+    #[rstest]
+    #[case::empty("", true)]
+    #[case::plain("Prod_1.x", true)]
+    #[case::trailing_dot("prod.", false)]
+    #[case::slash("a/b", false)]
+    fn label_values(#[case] value: &str, #[case] valid: bool) {
+        assert_eq!(label_value(value).is_ok(), valid, "{value}");
+    }
+}

@@ -1,0 +1,376 @@
+//! The settings: what they look like on the wire ([`SettingsDoc`]), and the validated model the decision uses
+//! ([`Settings`]).
+//!
+//! Parsing and validation happen together in [`Settings::from_value`], which refuses malformed settings with
+//! messages that name the field (`rules[1].defaultPriorityClass: ...`).
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+
+use crate::pattern::ClassPattern;
+use crate::selector::{LabelSelector, LabelSelectorDoc};
+
+/// The name under which the fallback appears in messages; no rule may take it.
+pub const FALLBACK_RULE_NAME: &str = "fallback";
+
+/// The settings as written by the user (YAML or JSON, camelCase). Unknown keys are refused.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct SettingsDoc {
+    /// Namespace rules, in order: the first rule that matches the namespace applies.
+    #[serde(default)]
+    pub rules: Vec<RuleDoc>,
+    /// What applies to namespaces that no rule matches; absent means they are unrestricted.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fallback: Option<RuleDoc>,
+    /// Class names that count as "none given", e.g. a cluster `globalDefault` class.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unset_priority_classes: Vec<String>,
+    /// Also write the default into the pod templates of workloads.
+    #[serde(default)]
+    pub mutate_workload_templates: bool,
+}
+
+/// A rule, or the fallback (which takes no name or selectors), as written by the user.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RuleDoc {
+    /// A DNS label, unique among the rules; messages name it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Namespaces this rule applies to, by exact name.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespaces: Option<Vec<String>>,
+    /// Namespaces this rule applies to, by their labels.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace_selector: Option<LabelSelectorDoc>,
+    /// Only these classes may be used (exact names or `prefix*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_priority_classes: Option<Vec<String>>,
+    /// These classes may not be used (exact names or `prefix*`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub denied_priority_classes: Option<Vec<String>>,
+    /// The class given to Pods that name none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub default_priority_class: Option<String>,
+    /// Refuse objects that name no class when there is no default.
+    #[serde(default)]
+    pub require_priority_class: bool,
+}
+
+/// Validated settings.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Settings {
+    /// Namespace rules in order; the first match applies.
+    pub rules: Vec<Rule>,
+    /// What applies where no rule matches; `None` means unrestricted.
+    pub fallback: Option<ClassPolicy>,
+    /// Class names that count as "none given".
+    pub unset_priority_classes: BTreeSet<String>,
+    /// Whether defaults are also written into workload pod templates.
+    pub mutate_workload_templates: bool,
+}
+
+/// A validated namespace rule.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Rule {
+    /// The rule's name.
+    pub name: String,
+    /// Namespaces matched by name.
+    pub namespaces: BTreeSet<String>,
+    /// Namespaces matched by labels.
+    pub namespace_selector: Option<LabelSelector>,
+    /// What the rule allows and defaults.
+    pub policy: ClassPolicy,
+}
+
+/// What a rule (or the fallback) says about classes.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ClassPolicy {
+    /// Which classes may be named.
+    pub classes: ClassList,
+    /// The class given when none is named.
+    pub default_priority_class: Option<String>,
+    /// Whether naming no class is refused (when there is no default).
+    pub require_priority_class: bool,
+}
+
+/// Which classes a rule lets through.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum ClassList {
+    /// Every class.
+    #[default]
+    Any,
+    /// Only classes matching one of these patterns.
+    Allowed(BTreeSet<ClassPattern>),
+    /// Every class except those matching one of these patterns.
+    Denied(BTreeSet<ClassPattern>),
+}
+
+impl ClassList {
+    /// Whether a class may be used under this list.
+    pub fn allows(&self, class: &str) -> bool {
+        match self {
+            ClassList::Any => true,
+            ClassList::Allowed(patterns) => patterns.iter().any(|p| p.matches(class)),
+            ClassList::Denied(patterns) => !patterns.iter().any(|p| p.matches(class)),
+        }
+    }
+}
+
+/// One problem in the settings, with the field it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FieldError {
+    /// Where it is, e.g. `rules[0].defaultPriorityClass`, or `settings` for the whole document.
+    pub field: String,
+    /// What is wrong, lowercase, no trailing period.
+    pub message: String,
+}
+
+impl fmt::Display for FieldError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}: {}", self.field, self.message)
+    }
+}
+
+/// Settings that cannot be used: every problem found, in the order of the document.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{}", join(.errors))]
+pub struct SettingsError {
+    /// The problems, at least one.
+    pub errors: Vec<FieldError>,
+}
+
+fn join(errors: &[FieldError]) -> String {
+    errors
+        .iter()
+        .map(ToString::to_string)
+        .collect::<Vec<_>>()
+        .join("; ")
+}
+
+impl SettingsError {
+    fn one(field: impl Into<String>, message: impl Into<String>) -> Self {
+        Self {
+            errors: vec![FieldError {
+                field: field.into(),
+                message: message.into(),
+            }],
+        }
+    }
+}
+
+impl Settings {
+    /// Parses and validates settings from JSON text (what Kubewarden hands a policy).
+    pub fn from_json_slice(json: &[u8]) -> Result<Self, SettingsError> {
+        let value: serde_json::Value = serde_json::from_slice(json)
+            .map_err(|e| SettingsError::one("settings", format!("not valid JSON: {e}")))?;
+        Self::from_value(value)
+    }
+
+    /// Parses and validates settings from a JSON value (YAML callers convert first). `null` means `{}`.
+    pub fn from_value(value: serde_json::Value) -> Result<Self, SettingsError> {
+        let value = if value.is_null() {
+            serde_json::Value::Object(Default::default())
+        } else {
+            value
+        };
+        let doc: SettingsDoc = serde_path_to_error::deserialize(value).map_err(|e| {
+            let path = e.path().to_string();
+            let field = if path == "." || path.is_empty() {
+                "settings".to_owned()
+            } else {
+                path
+            };
+            SettingsError::one(field, e.into_inner().to_string())
+        })?;
+        Self::from_doc(&doc)
+    }
+
+    /// Validates parsed settings.
+    pub fn from_doc(doc: &SettingsDoc) -> Result<Self, SettingsError> {
+        let mut errors = Vec::new();
+        let mut push = |field: String, message: String| errors.push(FieldError { field, message });
+
+        let mut unset = BTreeSet::new();
+        for (i, class) in doc.unset_priority_classes.iter().enumerate() {
+            match crate::names::dns_subdomain(class) {
+                Ok(()) => {
+                    unset.insert(class.clone());
+                }
+                Err(e) => push(format!("unsetPriorityClasses[{i}]"), e),
+            }
+        }
+
+        let mut rules = Vec::with_capacity(doc.rules.len());
+        let mut first_use: BTreeMap<&str, usize> = BTreeMap::new();
+        for (i, rule) in doc.rules.iter().enumerate() {
+            let at = format!("rules[{i}]");
+            let name = match rule.name.as_deref() {
+                None => {
+                    push(format!("{at}.name"), "is required".into());
+                    String::new()
+                }
+                Some(name) => {
+                    if let Err(e) = crate::names::dns_label(name) {
+                        push(format!("{at}.name"), e);
+                    } else if name == FALLBACK_RULE_NAME {
+                        push(
+                            format!("{at}.name"),
+                            format!("\"{name}\" is reserved for the fallback"),
+                        );
+                    } else if let Some(first) = first_use.get(name) {
+                        push(
+                            format!("{at}.name"),
+                            format!("\"{name}\" is already the name of rules[{first}]"),
+                        );
+                    } else {
+                        first_use.insert(name, i);
+                    }
+                    name.to_owned()
+                }
+            };
+            let mut namespaces = BTreeSet::new();
+            for (j, ns) in rule.namespaces.iter().flatten().enumerate() {
+                match crate::names::dns_label(ns) {
+                    Ok(()) => {
+                        namespaces.insert(ns.clone());
+                    }
+                    Err(e) => push(format!("{at}.namespaces[{j}]"), e),
+                }
+            }
+            let namespace_selector = match &rule.namespace_selector {
+                None => None,
+                Some(doc) => match LabelSelector::from_doc(doc, &format!("{at}.namespaceSelector"))
+                {
+                    Ok(selector) => Some(selector),
+                    Err(problems) => {
+                        for (field, message) in problems {
+                            push(field, message);
+                        }
+                        None
+                    }
+                },
+            };
+            if rule.namespaces.as_ref().is_none_or(Vec::is_empty)
+                && rule.namespace_selector.is_none()
+            {
+                push(
+                    at.clone(),
+                    "a rule needs namespaces or a namespaceSelector to say where it applies".into(),
+                );
+            }
+            let policy = class_policy(rule, &at, &unset, &mut push);
+            rules.push(Rule {
+                name,
+                namespaces,
+                namespace_selector,
+                policy,
+            });
+        }
+
+        let fallback = doc.fallback.as_ref().map(|fallback| {
+            for (set, key) in [
+                (fallback.name.is_some(), "name"),
+                (fallback.namespaces.is_some(), "namespaces"),
+                (fallback.namespace_selector.is_some(), "namespaceSelector"),
+            ] {
+                if set {
+                    push(
+                        format!("fallback.{key}"),
+                        "the fallback applies to every namespace that no rule matches and takes no name or namespaces"
+                            .into(),
+                    );
+                }
+            }
+            class_policy(fallback, "fallback", &unset, &mut push)
+        });
+
+        if errors.is_empty() {
+            Ok(Settings {
+                rules,
+                fallback,
+                unset_priority_classes: unset,
+                mutate_workload_templates: doc.mutate_workload_templates,
+            })
+        } else {
+            Err(SettingsError { errors })
+        }
+    }
+
+    /// The rule's name and policy for the fallback, as the decision reports it.
+    pub fn fallback_rule(&self) -> Option<(&str, &ClassPolicy)> {
+        self.fallback.as_ref().map(|p| (FALLBACK_RULE_NAME, p))
+    }
+
+    /// Whether any rule can only be matched by looking at namespace labels.
+    pub fn uses_namespace_labels(&self) -> bool {
+        self.rules
+            .iter()
+            .any(|r| r.namespace_selector.as_ref().is_some_and(|s| !s.is_empty()))
+    }
+}
+
+fn class_policy(
+    rule: &RuleDoc,
+    at: &str,
+    unset: &BTreeSet<String>,
+    push: &mut impl FnMut(String, String),
+) -> ClassPolicy {
+    let mut patterns = |list: &[String], key: &str| -> BTreeSet<ClassPattern> {
+        let mut set = BTreeSet::new();
+        for (j, text) in list.iter().enumerate() {
+            match ClassPattern::parse(text) {
+                Ok(p) => {
+                    set.insert(p);
+                }
+                Err(e) => push(format!("{at}.{key}[{j}]"), e),
+            }
+        }
+        set
+    };
+    let classes = match (
+        &rule.allowed_priority_classes,
+        &rule.denied_priority_classes,
+    ) {
+        (Some(_), Some(_)) => {
+            push(
+                at.to_owned(),
+                "allowedPriorityClasses and deniedPriorityClasses cannot both be set: use one list"
+                    .into(),
+            );
+            ClassList::Any
+        }
+        (Some(allowed), None) => ClassList::Allowed(patterns(allowed, "allowedPriorityClasses")),
+        (None, Some(denied)) => ClassList::Denied(patterns(denied, "deniedPriorityClasses")),
+        (None, None) => ClassList::Any,
+    };
+    let field = format!("{at}.defaultPriorityClass");
+    if let Some(default) = &rule.default_priority_class {
+        if let Err(e) = crate::names::dns_subdomain(default) {
+            push(field.clone(), e);
+        } else if !classes.allows(default) {
+            push(
+                field.clone(),
+                format!(
+                    "\"{default}\" is not allowed by its own rule ({})",
+                    crate::messages::class_list(&classes)
+                ),
+            );
+        } else if unset.contains(default) {
+            push(
+                field.clone(),
+                format!(
+                    "\"{default}\" is listed in unsetPriorityClasses, so it would count as none given"
+                ),
+            );
+        }
+    }
+    ClassPolicy {
+        classes,
+        default_priority_class: rule.default_priority_class.clone(),
+        require_priority_class: rule.require_priority_class,
+    }
+}

@@ -1,0 +1,105 @@
+//! Settings validation: every refusal names the field it concerns.
+
+use priority_guard_sdk::Settings;
+use priority_guard_sdk::settings::ClassList;
+use rstest::rstest;
+use serde_json::{Value, json};
+
+fn fields(settings: Value) -> Vec<String> {
+    Settings::from_value(settings)
+        .expect_err("settings must be refused")
+        .errors
+        .into_iter()
+        .map(|e| e.field)
+        .collect()
+}
+
+#[rstest]
+#[case::unknown_top_level_key(json!({"rule": []}), "rule")]
+#[case::unknown_rule_key(json!({"rules": [{"name": "a", "namespaces": ["a"], "allowedPriorityClass": ["x"]}]}), "rules[0].allowedPriorityClass")]
+#[case::wrong_type(json!({"rules": [{"name": "a", "namespaces": "prod"}]}), "rules[0].namespaces")]
+#[case::both_lists(json!({"rules": [{"name": "a", "namespaces": ["a"], "allowedPriorityClasses": ["x"], "deniedPriorityClasses": ["y"]}]}), "rules[0]")]
+#[case::no_selector(json!({"rules": [{"name": "a", "allowedPriorityClasses": ["x"]}]}), "rules[0]")]
+#[case::empty_namespaces_and_no_selector(json!({"rules": [{"name": "a", "namespaces": []}]}), "rules[0]")]
+#[case::missing_name(json!({"rules": [{"namespaces": ["a"]}]}), "rules[0].name")]
+#[case::invalid_name(json!({"rules": [{"name": "Prod", "namespaces": ["a"]}]}), "rules[0].name")]
+#[case::reserved_name(json!({"rules": [{"name": "fallback", "namespaces": ["a"]}]}), "rules[0].name")]
+#[case::duplicate_name(json!({"rules": [{"name": "a", "namespaces": ["a"]}, {"name": "a", "namespaces": ["b"]}]}), "rules[1].name")]
+#[case::invalid_namespace(json!({"rules": [{"name": "a", "namespaces": ["Prod_NS"]}]}), "rules[0].namespaces[0]")]
+#[case::invalid_selector_operator(json!({"rules": [{"name": "a", "namespaceSelector": {"matchExpressions": [{"key": "env", "operator": "Equals", "values": ["x"]}]}}]}), "rules[0].namespaceSelector.matchExpressions[0].operator")]
+#[case::unknown_selector_key(json!({"rules": [{"name": "a", "namespaceSelector": {"matchLabel": {"env": "x"}}}]}), "rules[0].namespaceSelector.matchLabel")]
+#[case::invalid_pattern(json!({"rules": [{"name": "a", "namespaces": ["a"], "allowedPriorityClasses": ["ok", "sys*tem"]}]}), "rules[0].allowedPriorityClasses[1]")]
+#[case::default_not_allowed(json!({"rules": [{"name": "a", "namespaces": ["a"], "allowedPriorityClasses": ["prod-pc"], "defaultPriorityClass": "dev-pc"}]}), "rules[0].defaultPriorityClass")]
+#[case::default_denied(json!({"fallback": {"deniedPriorityClasses": ["system-*"], "defaultPriorityClass": "system-x"}}), "fallback.defaultPriorityClass")]
+#[case::default_is_a_pattern(json!({"rules": [{"name": "a", "namespaces": ["a"], "defaultPriorityClass": "prod-*"}]}), "rules[0].defaultPriorityClass")]
+#[case::default_counts_as_unset(json!({"rules": [{"name": "a", "namespaces": ["a"], "defaultPriorityClass": "low"}], "unsetPriorityClasses": ["low"]}), "rules[0].defaultPriorityClass")]
+#[case::fallback_with_namespaces(json!({"fallback": {"namespaces": ["a"]}}), "fallback.namespaces")]
+#[case::fallback_with_name(json!({"fallback": {"name": "rest"}}), "fallback.name")]
+#[case::invalid_unset_class(json!({"unsetPriorityClasses": ["Low"]}), "unsetPriorityClasses[0]")]
+#[case::template_flag_not_bool(json!({"mutateWorkloadTemplates": "yes"}), "mutateWorkloadTemplates")]
+fn refuses_naming_the_field(#[case] settings: Value, #[case] field: &str) {
+    assert_eq!(fields(settings), [field]);
+}
+
+#[test]
+fn every_problem_is_reported_in_document_order() {
+    let fields = fields(json!({"rules": [
+        {"name": "Bad", "namespaces": ["a"]},
+        {"name": "b", "namespaces": ["b"], "allowedPriorityClasses": ["x"], "defaultPriorityClass": "y"},
+    ]}));
+    assert_eq!(fields, ["rules[0].name", "rules[1].defaultPriorityClass"]);
+}
+
+#[test]
+fn unknown_key_message_names_the_key() {
+    let err = Settings::from_value(
+        json!({"rules": [{"name": "a", "namespaces": ["a"], "allowedPriorityClass": ["x"]}]}),
+    )
+    .expect_err("unknown key");
+    let text = err.to_string();
+    assert!(
+        text.starts_with(
+            "rules[0].allowedPriorityClass: unknown field `allowedPriorityClass`, expected one of"
+        ),
+        "{text}"
+    );
+}
+
+#[rstest]
+#[case::empty_object(json!({}))]
+#[case::null(Value::Null)]
+fn empty_settings_restrict_nothing(#[case] settings: Value) {
+    let settings = Settings::from_value(settings).expect("valid");
+    assert!(settings.rules.is_empty());
+    assert!(settings.fallback.is_none());
+}
+
+#[test]
+fn valid_settings_keep_order_and_sort_lists() {
+    let settings = Settings::from_value(json!({
+        "rules": [
+            {"name": "z-first", "namespaces": ["b", "a"], "allowedPriorityClasses": ["prod-pc", "crit-*"]},
+            {"name": "a-second", "namespaceSelector": {}, "requirePriorityClass": true},
+        ],
+        "fallback": {"deniedPriorityClasses": ["system-*"]},
+    }))
+    .expect("valid");
+    let names: Vec<&str> = settings.rules.iter().map(|r| r.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["z-first", "a-second"],
+        "rule order is the order written"
+    );
+    let ClassList::Allowed(allowed) = &settings.rules[0].policy.classes else {
+        panic!("expected an allowed list");
+    };
+    let allowed: Vec<String> = allowed.iter().map(ToString::to_string).collect();
+    assert_eq!(allowed, ["crit-*", "prod-pc"]);
+    assert!(settings.rules[1].policy.require_priority_class);
+}
+
+#[test]
+fn syntax_errors_in_json_text_are_refused() {
+    let err = Settings::from_json_slice(b"{\"rules\": [").expect_err("truncated");
+    assert_eq!(err.errors[0].field, "settings");
+}
