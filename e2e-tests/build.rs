@@ -1,0 +1,55 @@
+//! Builds policy.wasm (wasm32-wasip1, release) for the e2e tests, the way wasmtime's test-programs do, and hands
+//! its path to the tests as `POLICY_WASM`. Set `PRIORITY_GUARD_POLICY_WASM` to test a module built elsewhere.
+
+use std::path::PathBuf;
+use std::process::Command;
+
+fn main() {
+    println!("cargo:rerun-if-env-changed=PRIORITY_GUARD_POLICY_WASM");
+    if let Ok(path) = std::env::var("PRIORITY_GUARD_POLICY_WASM") {
+        println!("cargo:rustc-env=POLICY_WASM={path}");
+        return;
+    }
+    let manifest_dir =
+        PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"));
+    let root = manifest_dir
+        .parent()
+        .expect("e2e-tests is inside the workspace")
+        .to_path_buf();
+    for dir in ["sdk", "policy"] {
+        println!("cargo:rerun-if-changed={}", root.join(dir).display());
+    }
+    println!(
+        "cargo:rerun-if-changed={}",
+        root.join("Cargo.lock").display()
+    );
+    // A target directory of its own: the outer cargo holds the lock on the main one. `make policy.wasm` uses
+    // the same directory, so the module is built once.
+    let target_dir = root.join("target").join("policy-wasm");
+    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+    let status = Command::new(cargo)
+        .current_dir(&root)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            "wasm32-wasip1",
+            "-p",
+            "priority-guard-policy",
+            "--target-dir",
+        ])
+        .arg(&target_dir)
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env_remove("RUSTFLAGS")
+        .env_remove("CARGO_TARGET_DIR")
+        .env_remove("CARGO_BUILD_TARGET")
+        .env_remove("CARGO_MAKEFLAGS")
+        .status()
+        .expect("cargo runs");
+    assert!(
+        status.success(),
+        "building policy.wasm failed; is the wasm32-wasip1 target installed (rustup target add wasm32-wasip1)?"
+    );
+    let wasm = target_dir.join("wasm32-wasip1/release/priority_guard_policy.wasm");
+    println!("cargo:rustc-env=POLICY_WASM={}", wasm.display());
+}

@@ -1,0 +1,6 @@
+//! End-to-end tests: the real policy.wasm under the wasmtime waPC host, driven with AdmissionReview fixtures.
+
+mod common;
+mod fixtures;
+mod malformed;
+mod metadata;
