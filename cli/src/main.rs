@@ -1,9 +1,10 @@
 //! `priority-guard`: runs Kubewarden policies on the priority-guard host, annotates them, and
-//! (later) more. This file only parses the command line and dispatches to one module per command.
+//! generates the native Kubernetes admission policies for the settings. This file only parses the command line and dispatches to one module per command.
 
 mod annotate;
 mod input;
 mod run;
+mod vap;
 
 use std::process::ExitCode;
 
@@ -23,6 +24,9 @@ enum Command {
     Run(run::RunArgs),
     /// Embed metadata (and the README) into a policy, like `kwctl annotate`.
     Annotate(annotate::AnnotateArgs),
+    /// Generate the ValidatingAdmissionPolicy (and MutatingAdmissionPolicy for defaults) that enforce the
+    /// settings with Kubernetes' own admission, as YAML.
+    Vap(vap::VapArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +34,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(&args),
         Command::Annotate(args) => annotate::annotate(&args),
+        Command::Vap(args) => vap::vap(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -3,18 +3,22 @@
 //! This crate decides which Kubernetes PriorityClass a Pod or workload may use in which namespace, and which
 //! class it gets when it names none. It holds the settings model and its validation ([`settings`]), the pod-spec
 //! paths of every workload kind ([`kinds`]), a borrowed view of admission requests ([`request`]), the decision
-//! ([`decision`]), the JSON patch a default produces ([`mutation`]) and every message text ([`messages`]).
+//! ([`decision`]), the JSON patch a default produces ([`mutation`]) and every message text ([`messages`]). From the same model it emits
+//! the CEL ([`cel`]) of the ValidatingAdmissionPolicy and MutatingAdmissionPolicy that make Kubernetes' own
+//! admission decide the same way ([`native`]).
 //!
 //! It does no I/O: no files, no network, no waPC and no wasm-bindgen. The one thing it cannot know by itself,
 //! the labels of a namespace, is asked for through a callback, and only when a rule's `namespaceSelector`
 //! needs them. The same code therefore compiles for the host, `wasm32-wasip1` (the Kubewarden policy) and
 //! `wasm32-unknown-unknown` (the browser playground), and every engine decides the same way.
 
+pub mod cel;
 pub mod decision;
 pub mod kinds;
 pub mod messages;
 pub mod mutation;
 pub mod names;
+pub mod native;
 pub mod pattern;
 pub mod request;
 pub mod selector;

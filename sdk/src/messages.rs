@@ -79,6 +79,23 @@ pub fn class_required(
     )
 }
 
+/// The fixed text a ValidatingAdmissionPolicy shows if its `messageExpression` for a refused class cannot be
+/// evaluated: `the PriorityClass is not allowed by rule "production" (allowed: prod-pc)`.
+pub fn class_not_allowed_by_rule(rule: &str, classes: &ClassList) -> String {
+    format!(
+        "the PriorityClass is not allowed by rule \"{rule}\" ({})",
+        class_list(classes)
+    )
+}
+
+/// The fixed text for a missing class, as [`class_not_allowed_by_rule`].
+pub fn class_required_by_rule(rule: &str, classes: &ClassList) -> String {
+    format!(
+        "a PriorityClass is required by rule \"{rule}\" ({})",
+        class_list(classes)
+    )
+}
+
 /// The rejection when a namespace's labels cannot be read to match a rule.
 pub fn namespace_lookup_failed(namespace: &str, rule: &str, error: &str) -> String {
     format!(

@@ -1,0 +1,496 @@
+//! Kubernetes' own admission objects for the settings: a ValidatingAdmissionPolicy and its binding, and, when a
+//! rule has a default and the Kubernetes version serves them, a MutatingAdmissionPolicy and its binding. Built
+//! from typed structs around the CEL of [`crate::cel`]; serialized by any serde format (YAML with the `yaml`
+//! feature, see [`to_yaml`]).
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Serialize;
+
+use crate::cel::{self, Target, Variable};
+use crate::settings::Settings;
+
+/// The group of the admission policy kinds.
+pub const API_GROUP: &str = "admissionregistration.k8s.io";
+
+/// The Kubernetes releases the generator targets: 1.30 (ValidatingAdmissionPolicy v1) to 1.36.
+pub const SUPPORTED_MINORS: std::ops::RangeInclusive<u32> = 30..=36;
+
+/// A Kubernetes release `1.<minor>`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub struct KubernetesVersion {
+    /// The minor version.
+    pub minor: u32,
+}
+
+impl KubernetesVersion {
+    /// The newest release the generator knows.
+    pub const LATEST: Self = Self { minor: 36 };
+
+    /// Parses `1.N` (or `v1.N`, `1.N.P`) for a supported N.
+    pub fn parse(text: &str) -> Result<Self, String> {
+        let refused = || {
+            format!(
+                "\"{text}\" is not a supported Kubernetes version: use 1.{} to 1.{}",
+                SUPPORTED_MINORS.start(),
+                SUPPORTED_MINORS.end()
+            )
+        };
+        let trimmed = text.strip_prefix('v').unwrap_or(text);
+        let mut parts = trimmed.split('.');
+        let (Some("1"), Some(minor)) = (parts.next(), parts.next()) else {
+            return Err(refused());
+        };
+        if parts.clone().count() > 1 || parts.any(|p| p.parse::<u32>().is_err()) {
+            return Err(refused());
+        }
+        let minor: u32 = minor.parse().map_err(|_| refused())?;
+        if SUPPORTED_MINORS.contains(&minor) {
+            Ok(Self { minor })
+        } else {
+            Err(refused())
+        }
+    }
+
+    /// The MutatingAdmissionPolicy API version this release serves, if any: v1 from 1.36, v1beta1 in 1.34 and
+    /// 1.35 (behind the `MutatingAdmissionPolicy` feature gate), none before.
+    pub fn mutating_policy_version(self) -> Option<&'static str> {
+        match self.minor {
+            36.. => Some("v1"),
+            34 | 35 => Some("v1beta1"),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for KubernetesVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "1.{}", self.minor)
+    }
+}
+
+/// What to generate.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Options {
+    /// The name of the policies and their bindings.
+    pub name: String,
+    /// The release to generate for.
+    pub kubernetes_version: KubernetesVersion,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Self {
+            name: "priority-guard".to_owned(),
+            kubernetes_version: KubernetesVersion::LATEST,
+        }
+    }
+}
+
+/// `metadata` of a generated object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Metadata {
+    /// The object's name.
+    pub name: String,
+    /// `app.kubernetes.io/managed-by: priority-guard`.
+    pub labels: BTreeMap<String, String>,
+}
+
+/// A generated Kubernetes object.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Object<S> {
+    /// `admissionregistration.k8s.io/<version>`.
+    pub api_version: String,
+    /// The kind.
+    pub kind: &'static str,
+    /// Name and labels.
+    pub metadata: Metadata,
+    /// The spec.
+    pub spec: S,
+}
+
+/// `matchConstraints`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MatchResources {
+    /// The resources and operations.
+    pub resource_rules: Vec<NamedRuleWithOperations>,
+}
+
+/// One entry of `resourceRules`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct NamedRuleWithOperations {
+    /// API groups (`""` for core).
+    pub api_groups: Vec<String>,
+    /// API versions.
+    pub api_versions: Vec<String>,
+    /// Operations.
+    pub operations: Vec<String>,
+    /// Resources (plural, no subresources).
+    pub resources: Vec<String>,
+    /// `Namespaced`.
+    pub scope: &'static str,
+}
+
+/// An entry of `variables`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct NamedExpression {
+    /// Its name.
+    pub name: String,
+    /// Its CEL.
+    pub expression: String,
+}
+
+/// An entry of `validations`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Validation {
+    /// Must be true.
+    pub expression: String,
+    /// The denial text when `messageExpression` cannot be evaluated.
+    pub message: String,
+    /// The denial text.
+    pub message_expression: String,
+    /// `Forbidden`.
+    pub reason: &'static str,
+}
+
+/// The spec of a ValidatingAdmissionPolicy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidatingAdmissionPolicySpec {
+    /// `Fail`: fail closed, like the Kubewarden policy.
+    pub failure_policy: &'static str,
+    /// What is checked.
+    pub match_constraints: MatchResources,
+    /// Named expressions.
+    pub variables: Vec<NamedExpression>,
+    /// The checks.
+    pub validations: Vec<Validation>,
+}
+
+/// The spec of a ValidatingAdmissionPolicyBinding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct ValidatingAdmissionPolicyBindingSpec {
+    /// The policy.
+    pub policy_name: String,
+    /// `[Deny]`.
+    pub validation_actions: Vec<&'static str>,
+}
+
+/// A JSONPatch mutation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Mutation {
+    /// `JSONPatch`.
+    pub patch_type: &'static str,
+    /// The expression.
+    pub json_patch: JsonPatch,
+}
+
+/// The expression of a JSONPatch mutation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct JsonPatch {
+    /// A CEL list of `JSONPatch{op, path, value}`.
+    pub expression: String,
+}
+
+/// The spec of a MutatingAdmissionPolicy.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MutatingAdmissionPolicySpec {
+    /// `Fail`.
+    pub failure_policy: &'static str,
+    /// What is defaulted.
+    pub match_constraints: MatchResources,
+    /// Named expressions.
+    pub variables: Vec<NamedExpression>,
+    /// The patch.
+    pub mutations: Vec<Mutation>,
+    /// `IfNeeded`: the patch is idempotent, so a later mutation that removes the class gets it back.
+    pub reinvocation_policy: &'static str,
+}
+
+/// The spec of a MutatingAdmissionPolicyBinding.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct MutatingAdmissionPolicyBindingSpec {
+    /// The policy.
+    pub policy_name: String,
+}
+
+/// One generated document.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[serde(untagged)]
+pub enum Document {
+    /// The ValidatingAdmissionPolicy.
+    ValidatingPolicy(Object<ValidatingAdmissionPolicySpec>),
+    /// Its binding.
+    ValidatingBinding(Object<ValidatingAdmissionPolicyBindingSpec>),
+    /// The MutatingAdmissionPolicy.
+    MutatingPolicy(Object<MutatingAdmissionPolicySpec>),
+    /// Its binding.
+    MutatingBinding(Object<MutatingAdmissionPolicyBindingSpec>),
+}
+
+/// What the generator produced: the documents to apply, and notes for the person applying them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Generated {
+    /// In the order to apply them.
+    pub documents: Vec<Document>,
+    /// Things the documents cannot do on the chosen release, or need to work.
+    pub notes: Vec<String>,
+}
+
+fn metadata(name: &str) -> Metadata {
+    Metadata {
+        name: name.to_owned(),
+        labels: BTreeMap::from([(
+            "app.kubernetes.io/managed-by".to_owned(),
+            "priority-guard".to_owned(),
+        )]),
+    }
+}
+
+fn match_resources(targets: &[Target]) -> MatchResources {
+    // One entry per group and operation set, resources in the kind table's order.
+    let mut rules: Vec<NamedRuleWithOperations> = Vec::new();
+    for target in targets {
+        let operations: Vec<String> = target.operations.iter().map(|o| (*o).to_owned()).collect();
+        let group = target.kind.group.to_owned();
+        match rules
+            .iter_mut()
+            .find(|r| r.api_groups == [group.clone()] && r.operations == operations)
+        {
+            Some(rule) => rule.resources.push(target.kind.resource.to_owned()),
+            None => rules.push(NamedRuleWithOperations {
+                api_groups: vec![group],
+                api_versions: vec![target.kind.version.to_owned()],
+                operations,
+                resources: vec![target.kind.resource.to_owned()],
+                scope: "Namespaced",
+            }),
+        }
+    }
+    MatchResources {
+        resource_rules: rules,
+    }
+}
+
+fn variables(variables: Vec<Variable>) -> Vec<NamedExpression> {
+    variables
+        .into_iter()
+        .map(|v| NamedExpression {
+            name: v.name.to_owned(),
+            expression: v.expression,
+        })
+        .collect()
+}
+
+/// The admission objects for these settings.
+pub fn generate(settings: &Settings, options: &Options) -> Generated {
+    let name = options.name.as_str();
+    let v1 = format!("{API_GROUP}/v1");
+    let validating = cel::validating_rules(settings);
+    let mut documents = vec![
+        Document::ValidatingPolicy(Object {
+            api_version: v1.clone(),
+            kind: "ValidatingAdmissionPolicy",
+            metadata: metadata(name),
+            spec: ValidatingAdmissionPolicySpec {
+                failure_policy: "Fail",
+                match_constraints: match_resources(&validating.targets),
+                variables: variables(validating.variables),
+                validations: validating
+                    .validations
+                    .into_iter()
+                    .map(|v| Validation {
+                        expression: v.expression,
+                        message: v.message,
+                        message_expression: v.message_expression,
+                        reason: "Forbidden",
+                    })
+                    .collect(),
+            },
+        }),
+        Document::ValidatingBinding(Object {
+            api_version: v1,
+            kind: "ValidatingAdmissionPolicyBinding",
+            metadata: metadata(name),
+            spec: ValidatingAdmissionPolicyBindingSpec {
+                policy_name: name.to_owned(),
+                validation_actions: vec!["Deny"],
+            },
+        }),
+    ];
+    let mut notes = Vec::new();
+    if let Some(mutating) = cel::mutating_rules(settings) {
+        let rules = mutating.rules_with_default.join(", ");
+        match options.kubernetes_version.mutating_policy_version() {
+            None => notes.push(format!(
+                "Kubernetes {} has no MutatingAdmissionPolicy (v1beta1 from 1.34, v1 from 1.36): the defaults of \
+                 rules {rules} are not applied; Pods that name no class are still checked. Use the Kubewarden \
+                 policy for defaults on this release.",
+                options.kubernetes_version
+            )),
+            Some(version) => {
+                if version == "v1beta1" {
+                    notes.push(format!(
+                        "MutatingAdmissionPolicy v1beta1 on Kubernetes {} is off by default: enable the \
+                         MutatingAdmissionPolicy feature gate and --runtime-config={API_GROUP}/v1beta1=true on \
+                         the apiserver, or the defaults of rules {rules} are not applied.",
+                        options.kubernetes_version
+                    ));
+                }
+                let api_version = format!("{API_GROUP}/{version}");
+                documents.push(Document::MutatingPolicy(Object {
+                    api_version: api_version.clone(),
+                    kind: "MutatingAdmissionPolicy",
+                    metadata: metadata(name),
+                    spec: MutatingAdmissionPolicySpec {
+                        failure_policy: "Fail",
+                        match_constraints: match_resources(&mutating.targets),
+                        variables: variables(mutating.variables),
+                        mutations: vec![Mutation {
+                            patch_type: "JSONPatch",
+                            json_patch: JsonPatch {
+                                expression: mutating.json_patch,
+                            },
+                        }],
+                        reinvocation_policy: "IfNeeded",
+                    },
+                }));
+                documents.push(Document::MutatingBinding(Object {
+                    api_version,
+                    kind: "MutatingAdmissionPolicyBinding",
+                    metadata: metadata(name),
+                    spec: MutatingAdmissionPolicyBindingSpec {
+                        policy_name: name.to_owned(),
+                    },
+                }));
+            }
+        }
+    }
+    Generated { documents, notes }
+}
+
+/// The documents as multi-document YAML (`---` between documents), ready for `kubectl apply -f -`.
+#[cfg(feature = "yaml")]
+pub fn to_yaml(documents: &[Document]) -> Result<String, serde_yaml_ng::Error> {
+    let mut out = String::new();
+    for document in documents {
+        out.push_str("---\n");
+        out.push_str(&serde_yaml_ng::to_string(document)?);
+    }
+    Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_parse_within_the_supported_range() {
+        assert_eq!(KubernetesVersion::parse("1.30").map(|v| v.minor), Ok(30));
+        assert_eq!(KubernetesVersion::parse("v1.34.2").map(|v| v.minor), Ok(34));
+        for bad in ["1.29", "1.37", "2.30", "1", "1.x", "", "1.30.1.1"] {
+            let err = KubernetesVersion::parse(bad).expect_err(bad);
+            assert!(err.contains("use 1.30 to 1.36"), "{err}");
+        }
+    }
+
+    #[test]
+    fn mutating_policy_versions_follow_the_release() {
+        let v = |minor| KubernetesVersion { minor }.mutating_policy_version();
+        assert_eq!(
+            (v(33), v(34), v(35), v(36)),
+            (None, Some("v1beta1"), Some("v1beta1"), Some("v1"))
+        );
+    }
+
+    fn settings() -> Settings {
+        Settings::from_value(serde_json::json!({
+            "rules": [{"name": "prod", "namespaces": ["prod"], "allowedPriorityClasses": ["prod-pc"],
+                       "defaultPriorityClass": "prod-pc"}]
+        }))
+        .expect("valid")
+    }
+
+    #[test]
+    fn old_releases_get_no_mutating_policy_and_a_note() {
+        let options = Options {
+            kubernetes_version: KubernetesVersion { minor: 33 },
+            ..Options::default()
+        };
+        let generated = generate(&settings(), &options);
+        assert_eq!(generated.documents.len(), 2);
+        assert!(
+            generated.notes[0].contains("rules prod are not applied"),
+            "{:?}",
+            generated.notes
+        );
+    }
+
+    #[test]
+    fn beta_releases_get_v1beta1_and_a_feature_gate_note() {
+        let options = Options {
+            kubernetes_version: KubernetesVersion { minor: 35 },
+            ..Options::default()
+        };
+        let generated = generate(&settings(), &options);
+        assert_eq!(generated.documents.len(), 4);
+        let Document::MutatingPolicy(policy) = &generated.documents[2] else {
+            panic!("third document is the MutatingAdmissionPolicy");
+        };
+        assert_eq!(policy.api_version, "admissionregistration.k8s.io/v1beta1");
+        assert!(
+            generated.notes[0].contains("feature gate"),
+            "{:?}",
+            generated.notes
+        );
+    }
+
+    #[test]
+    fn resource_rules_group_kinds_by_api_group_and_operations() {
+        let generated = generate(&settings(), &Options::default());
+        let Document::ValidatingPolicy(policy) = &generated.documents[0] else {
+            panic!("first document is the ValidatingAdmissionPolicy");
+        };
+        let rules = &policy.spec.match_constraints.resource_rules;
+        let summary: Vec<(String, String, String)> = rules
+            .iter()
+            .map(|r| {
+                (
+                    r.api_groups.join(","),
+                    r.operations.join(","),
+                    r.resources.join(","),
+                )
+            })
+            .collect();
+        assert_eq!(
+            summary,
+            [
+                ("".into(), "CREATE".into(), "pods".into()),
+                (
+                    "".into(),
+                    "CREATE,UPDATE".into(),
+                    "replicationcontrollers".into()
+                ),
+                (
+                    "apps".into(),
+                    "CREATE,UPDATE".into(),
+                    "deployments,replicasets,statefulsets,daemonsets".into()
+                ),
+                (
+                    "batch".into(),
+                    "CREATE,UPDATE".into(),
+                    "jobs,cronjobs".into()
+                ),
+            ]
+        );
+    }
+}
