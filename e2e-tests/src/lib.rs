@@ -1,1 +1,4 @@
-//! Test-only crate: see `tests/e2e.rs`.
+//! Test support for the end-to-end suites (`tests/e2e`): Kubernetes' in-process admission for the generated
+//! admission policies ([`native`]).
+
+pub mod native;
