@@ -2,6 +2,7 @@
 //! (later) more. This file only parses the command line and dispatches to one module per command.
 
 mod annotate;
+mod check;
 mod input;
 mod run;
 
@@ -23,6 +24,8 @@ enum Command {
     Run(run::RunArgs),
     /// Embed metadata (and the README) into a policy, like `kwctl annotate`.
     Annotate(annotate::AnnotateArgs),
+    /// Check manifests (files, directories, `-`) against the settings, as the policy would decide them.
+    Check(check::CheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -30,6 +33,7 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Run(args) => run::run(&args),
         Command::Annotate(args) => annotate::annotate(&args),
+        Command::Check(args) => return check::check(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
