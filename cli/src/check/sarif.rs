@@ -21,6 +21,7 @@ struct RuleInfo {
     level: &'static str,
     short: &'static str,
     full: &'static str,
+    help: &'static str,
 }
 
 const RULES: &[RuleInfo] = &[
@@ -31,6 +32,7 @@ const RULES: &[RuleInfo] = &[
         short: "PriorityClass not allowed in this namespace",
         full: "The object names a PriorityClass that the settings rule for its namespace does not allow; \
                the policy refuses its creation.",
+        help: "Use a PriorityClass that the rule allows (the message lists them).",
     },
     RuleInfo {
         id: rule_ids::REQUIRED,
@@ -39,6 +41,7 @@ const RULES: &[RuleInfo] = &[
         short: "PriorityClass required in this namespace",
         full: "The object names no PriorityClass, and the settings rule for its namespace requires one and \
                gives no default; the policy refuses its creation.",
+        help: "Set spec.priorityClassName (the pod template's, for workloads) to a class the rule allows.",
     },
     RuleInfo {
         id: rule_ids::UNREADABLE_OBJECT,
@@ -47,6 +50,7 @@ const RULES: &[RuleInfo] = &[
         short: "Object the policy cannot read",
         full: "A field the policy reads has the wrong type (e.g. a pod spec that is not an object); the \
                policy fails closed and refuses the object.",
+        help: "Fix the field the message names; the apiserver would refuse it as well.",
     },
     RuleInfo {
         id: rule_ids::NAMESPACE_LABELS,
@@ -55,6 +59,7 @@ const RULES: &[RuleInfo] = &[
         short: "Namespace labels cannot be read",
         full: "A rule with a namespaceSelector needs the labels of the object's namespace and they cannot be \
                read; the policy fails closed and refuses the object.",
+        help: "Give the namespace's labels with a Namespace object in the input, --namespace-labels or --cluster-state.",
     },
     RuleInfo {
         id: rule_ids::DEFAULTED,
@@ -63,6 +68,7 @@ const RULES: &[RuleInfo] = &[
         short: "A default PriorityClass is applied",
         full: "The object names no PriorityClass; the policy writes the rule's default into it (Pods, and \
                workload templates with mutateWorkloadTemplates) or into the Pods it creates.",
+        help: "Nothing to do if the default is what you want; name a PriorityClass to choose another.",
     },
     RuleInfo {
         id: rule_ids::MALFORMED,
@@ -71,6 +77,7 @@ const RULES: &[RuleInfo] = &[
         short: "Document that cannot be read",
         full: "The document is not valid YAML or JSON, or not a Kubernetes object that can be read (e.g. no \
                apiVersion). It is not checked.",
+        help: "Fix the YAML or JSON at the reported line; Helm and Kustomize sources must be rendered first.",
     },
 ];
 
@@ -110,6 +117,7 @@ struct Rule {
     short_description: Text<'static>,
     full_description: Text<'static>,
     default_configuration: Configuration,
+    help: Text<'static>,
     help_uri: String,
 }
 
@@ -185,6 +193,9 @@ pub(crate) fn write(out: &mut dyn Write, results: &[CheckResult]) -> Result<()> 
                 text: r.full.into(),
             },
             default_configuration: Configuration { level: r.level },
+            help: Text {
+                text: r.help.into(),
+            },
             help_uri: format!(
                 "{information_uri}#checking-manifests-before-the-cluster-ci-and-pre-commit"
             ),
