@@ -389,6 +389,14 @@ fn list_items_are_checked_one_by_one_at_the_line_of_the_list() {
         ]
     );
     assert_eq!(results[1]["ruleId"], "priority-class-not-allowed");
+
+    // Text lists kinds that are not checked only with --verbose.
+    let quiet = stdout(&check(&["--settings", SETTINGS, "manifests/list.json"]));
+    let verbose = stdout(&check(&["--settings", SETTINGS, "-v", "manifests/list.json"]));
+    let line = "manifests/list.json:1: ConfigMap \"settings\" in namespace \"prod\": not checked: \
+                v1 ConfigMap is not a kind the policy checks";
+    assert!(!quiet.contains(line), "{quiet}");
+    assert!(verbose.contains(line), "{verbose}");
 }
 
 /// The verdict of the preprod-pc Deployment in `exit/preprod-no-namespace.yaml` under extra arguments.
