@@ -9,10 +9,12 @@
 //! The namespace is the object's `metadata.namespace`, else the caller's default namespace (as `kubectl -n`).
 //! Kinds that [`kinds::lookup`] does not know are not checked, as the policy accepts them untouched.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::decision::{DecisionError, Labels, Outcome, decide};
 use crate::kinds::{self, PodSpecKind};
@@ -37,6 +39,9 @@ pub enum ManifestError {
     /// The labels of a Namespace are not a map of strings.
     #[error("the labels of the Namespace are not a map of strings")]
     Labels,
+    /// The object's JSON cannot be read (e.g. a duplicate `kind`).
+    #[error("the object cannot be read: {0}")]
+    Unreadable(String),
 }
 
 /// Which object a manifest is, as messages and reports name it.
@@ -62,7 +67,8 @@ pub struct ManifestRequest {
     pub request: Option<String>,
 }
 
-/// The AdmissionRequest fields that are written (a subset of what the apiserver sends, enough for the policy).
+/// The AdmissionRequest fields that are written besides the object (a subset of what the apiserver sends,
+/// enough for the policy).
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 struct RequestDoc<'a> {
@@ -73,7 +79,6 @@ struct RequestDoc<'a> {
     namespace: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     name: Option<&'a str>,
-    object: &'a Value,
     dry_run: bool,
 }
 
@@ -91,40 +96,65 @@ struct Gvr<'a> {
     resource: &'a str,
 }
 
-fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "null",
-        Value::Bool(_) => "a boolean",
-        Value::Number(_) => "a number",
-        Value::String(_) => "a string",
-        Value::Array(_) => "an array",
-        Value::Object(_) => "an object",
+/// What a JSON text holds, by its first character, for messages.
+fn type_name(json: &str) -> &'static str {
+    match json.trim_start().as_bytes().first() {
+        Some(b'{') => "an object",
+        Some(b'[') => "an array",
+        Some(b'"') => "a string",
+        Some(b't' | b'f') => "a boolean",
+        Some(b'n') | None => "null",
+        Some(_) => "a number",
     }
 }
 
-/// A required, non-empty string field of the object.
-fn required<'v>(object: &'v Value, field: &'static str) -> Result<&'v str, ManifestError> {
-    match object.get(field) {
-        Some(Value::String(s)) if !s.is_empty() => Ok(s),
-        None | Some(Value::Null) | Some(Value::String(_)) => Err(ManifestError::Missing(field)),
-        Some(_) => Err(ManifestError::NotAString(field)),
-    }
+/// The top-level fields read from an object, unparsed.
+#[derive(Deserialize)]
+struct Head<'a> {
+    #[serde(rename = "apiVersion", borrow, default)]
+    api_version: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    kind: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    metadata: Option<&'a RawValue>,
 }
 
-/// An optional string field of `metadata`.
-fn metadata_str<'v>(
-    object: &'v Value,
+/// The `metadata` fields read, unparsed.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Meta<'a> {
+    #[serde(borrow, default)]
+    name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    generate_name: Option<&'a RawValue>,
+    #[serde(borrow, default)]
+    namespace: Option<&'a RawValue>,
+}
+
+/// An optional string field: absent and `null` are `None`, other non-strings an error.
+fn optional_str<'a>(
+    raw: Option<&'a RawValue>,
     field: &'static str,
-) -> Result<Option<&'v str>, ManifestError> {
-    match object.get("metadata").and_then(|m| m.get(field)) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) => Ok(Some(s)),
-        Some(_) => Err(ManifestError::NotAString(match field {
-            "name" => "metadata.name",
-            "generateName" => "metadata.generateName",
-            _ => "metadata.namespace",
-        })),
+) -> Result<Option<Cow<'a, str>>, ManifestError> {
+    let Some(raw) = raw.filter(|r| r.get() != "null") else {
+        return Ok(None);
+    };
+    if !raw.get().starts_with('"') {
+        return Err(ManifestError::NotAString(field));
     }
+    serde_json::from_str::<Cow<'a, str>>(raw.get())
+        .map(Some)
+        .map_err(|_| ManifestError::NotAString(field))
+}
+
+/// A required, non-empty string field.
+fn required<'a>(
+    raw: Option<&'a RawValue>,
+    field: &'static str,
+) -> Result<Cow<'a, str>, ManifestError> {
+    optional_str(raw, field)?
+        .filter(|s| !s.is_empty())
+        .ok_or(ManifestError::Missing(field))
 }
 
 /// `apps/v1` -> (`apps`, `v1`); `v1` -> (``, `v1`).
@@ -136,30 +166,54 @@ impl ManifestRequest {
     /// Reads which object `object` is and writes the AdmissionRequest of its CREATE in `default_namespace`
     /// (used when the object has no `metadata.namespace`).
     pub fn from_object(object: &Value, default_namespace: &str) -> Result<Self, ManifestError> {
-        if !object.is_object() {
-            return Err(ManifestError::NotAnObject(type_name(object)));
+        // Serializing a `serde_json::Value` cannot fail.
+        let json = serde_json::to_string(object).unwrap_or_default();
+        Self::from_json(&json, default_namespace)
+    }
+
+    /// As [`ManifestRequest::from_object`], from the object's JSON text (which becomes the request's object
+    /// as it is, without being parsed into a tree).
+    pub fn from_json(object: &str, default_namespace: &str) -> Result<Self, ManifestError> {
+        let what = type_name(object);
+        if what != "an object" {
+            return Err(ManifestError::NotAnObject(what));
         }
-        let api_version = required(object, "apiVersion")?;
-        let kind = required(object, "kind")?;
-        let name = metadata_str(object, "name")?.filter(|n| !n.is_empty());
-        let generate_name = metadata_str(object, "generateName")?;
-        let namespace = metadata_str(object, "namespace")?
-            .filter(|ns| !ns.is_empty())
-            .unwrap_or(default_namespace);
-        let subject = ManifestSubject {
-            api_version: api_version.to_owned(),
-            kind: kind.to_owned(),
-            name: name.or(generate_name).unwrap_or_default().to_owned(),
-            namespace: namespace.to_owned(),
+        let head: Head<'_> =
+            serde_json::from_str(object).map_err(|e| ManifestError::Unreadable(e.to_string()))?;
+        let api_version = required(head.api_version, "apiVersion")?;
+        let kind = required(head.kind, "kind")?;
+        let meta = match head.metadata {
+            Some(raw) if raw.get().starts_with('{') => serde_json::from_str::<Meta<'_>>(raw.get())
+                .map_err(|e| ManifestError::Unreadable(e.to_string()))?,
+            _ => Meta {
+                name: None,
+                generate_name: None,
+                namespace: None,
+            },
         };
-        let (group, version) = split_api_version(api_version);
-        let Some(checked) = kinds::lookup(group, kind) else {
+        let name = optional_str(meta.name, "metadata.name")?.filter(|n| !n.is_empty());
+        let generate_name = optional_str(meta.generate_name, "metadata.generateName")?;
+        let namespace = optional_str(meta.namespace, "metadata.namespace")?
+            .filter(|ns| !ns.is_empty())
+            .unwrap_or(Cow::Borrowed(default_namespace));
+        let subject = ManifestSubject {
+            api_version: api_version.clone().into_owned(),
+            kind: kind.clone().into_owned(),
+            name: name
+                .as_deref()
+                .or(generate_name.as_deref())
+                .unwrap_or_default()
+                .to_owned(),
+            namespace: namespace.clone().into_owned(),
+        };
+        let (group, version) = split_api_version(&api_version);
+        let Some(checked) = kinds::lookup(group, &kind) else {
             return Ok(Self {
                 subject,
                 request: None,
             });
         };
-        let request = request_json(checked, version, namespace, name, object);
+        let request = request_json(checked, version, &namespace, name.as_deref(), object);
         Ok(Self {
             subject,
             request: Some(request),
@@ -184,12 +238,13 @@ impl ManifestRequest {
     }
 }
 
+/// The request JSON: its fields, then the object's text as it is.
 fn request_json(
     kind: &PodSpecKind,
     version: &str,
     namespace: &str,
     name: Option<&str>,
-    object: &Value,
+    object: &str,
 ) -> String {
     let doc = RequestDoc {
         uid: REQUEST_UID,
@@ -206,11 +261,16 @@ fn request_json(
         operation: "CREATE",
         namespace,
         name,
-        object,
         dry_run: true,
     };
-    // Serializing a `serde_json::Value` and `&str`s into a string cannot fail.
-    serde_json::to_string(&doc).unwrap_or_default()
+    // Serializing `&str`s and booleans cannot fail; the object is valid JSON (`from_json` parsed it).
+    let mut json = serde_json::to_string(&doc).unwrap_or_default();
+    json.pop();
+    json.reserve(object.len() + 12);
+    json.push_str(",\"object\":");
+    json.push_str(object.trim());
+    json.push('}');
+    json
 }
 
 /// Decides a manifest in one step: [`ManifestRequest::from_object`] then [`ManifestRequest::decide`].
@@ -250,8 +310,12 @@ pub fn namespace_labels(object: &Value) -> Result<Option<(String, Labels)>, Mani
     if !is_namespace {
         return Ok(None);
     }
-    let Some(name) = metadata_str(object, "name")?.filter(|n| !n.is_empty()) else {
-        return Err(ManifestError::Missing("metadata.name"));
+    let name = match object.get("metadata").and_then(|m| m.get("name")) {
+        Some(Value::String(name)) if !name.is_empty() => name.as_str(),
+        None | Some(Value::Null) | Some(Value::String(_)) => {
+            return Err(ManifestError::Missing("metadata.name"));
+        }
+        Some(_) => return Err(ManifestError::NotAString("metadata.name")),
     };
     let mut labels = BTreeMap::new();
     match object.get("metadata").and_then(|m| m.get("labels")) {
