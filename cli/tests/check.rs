@@ -392,7 +392,12 @@ fn list_items_are_checked_one_by_one_at_the_line_of_the_list() {
 
     // Text lists kinds that are not checked only with --verbose.
     let quiet = stdout(&check(&["--settings", SETTINGS, "manifests/list.json"]));
-    let verbose = stdout(&check(&["--settings", SETTINGS, "-v", "manifests/list.json"]));
+    let verbose = stdout(&check(&[
+        "--settings",
+        SETTINGS,
+        "-v",
+        "manifests/list.json",
+    ]));
     let line = "manifests/list.json:1: ConfigMap \"settings\" in namespace \"prod\": not checked: \
                 v1 ConfigMap is not a kind the policy checks";
     assert!(!quiet.contains(line), "{quiet}");
@@ -422,7 +427,8 @@ fn namespace_labels_come_from_the_input_the_flag_or_the_cluster_state() {
     let target = "exit/preprod-no-namespace.yaml";
     // No labels known: the fallback applies, and it denies preprod-pc.
     assert_eq!(preprod_verdict(&["-n", "shop-preprod", target]), denied);
-    // A Namespace object in the input.
+    // A Namespace object in the input; files are read sorted, so it comes after the Deployment, whose
+    // decision is taken again once every Namespace is known.
     assert_eq!(
         preprod_verdict(&["-n", "shop-preprod", "manifests/namespaces.yaml", target]),
         allowed

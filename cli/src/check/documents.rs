@@ -4,7 +4,9 @@
 //! `helm template`, `kustomize build` and `kubectl get -o yaml` print). A document's line is its first line
 //! that is neither blank nor a comment, from the line after its `---` (the first document from line 1): the
 //! `apiVersion:` of an object, not Helm's `# Source:` comment. Each piece is then parsed with serde_yaml_ng, so that a malformed piece
-//! is reported at its own line and the next piece is read as usual. (A piece holding several YAML documents, e.g.
+//! is reported at its own line and the next piece is read as usual. Pieces in the plain shapes of rendered
+//! manifests are read by a faster reader ([`super::fast_yaml`]) that agrees with serde_yaml_ng and leaves
+//! everything else, errors included, to it. (A piece holding several YAML documents, e.g.
 //! separated by `--- !tag` or `...`, is still read: its documents all get the piece's line.)
 //!
 //! JSON input (`.json` files, and other input whose first character is `{` or `[`) is read as a sequence of JSON
@@ -16,6 +18,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{Context, Result};
 use serde::Deserialize;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 /// Where documents come from.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -76,8 +79,8 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
 pub(crate) struct Document {
     /// The 1-based line the document starts on (for an error: the line of the error).
     pub line: usize,
-    /// The document, or the parser's complaint.
-    pub value: Result<Value, String>,
+    /// The document as JSON text, or the parser's complaint.
+    pub value: Result<String, String>,
 }
 
 /// How a text is read.
@@ -108,7 +111,7 @@ pub(crate) fn parse(text: &str, syntax: Syntax) -> Vec<Document> {
         Syntax::Yaml => parse_yaml(text),
         Syntax::Json => parse_json(text),
     };
-    documents.retain(|d| !matches!(d.value, Ok(Value::Null)));
+    documents.retain(|d| d.value.as_deref() != Ok("null"));
     documents
 }
 
@@ -172,11 +175,20 @@ fn parse_yaml(text: &str) -> Vec<Document> {
         let line = first + leading_comment_lines(piece);
         // libyaml reports an unterminated construct one past the piece's end: the separator's line.
         let last = first + piece.lines().count().max(1) - 1;
+        // The common shapes of rendered manifests first; serde_yaml_ng for everything else and for errors.
+        if let Some(value) = super::fast_yaml::to_json(piece) {
+            documents.push(Document {
+                line,
+                value: Ok(value),
+            });
+            continue;
+        }
         for document in serde_yaml_ng::Deserializer::from_str(piece) {
             match Value::deserialize(document) {
                 Ok(value) => documents.push(Document {
                     line,
-                    value: Ok(value),
+                    // Serializing a `serde_json::Value` cannot fail.
+                    value: Ok(serde_json::to_string(&value).unwrap_or_default()),
                 }),
                 Err(error) => {
                     let (at, column) = match error.location() {
@@ -202,7 +214,7 @@ fn parse_yaml(text: &str) -> Vec<Document> {
 
 fn parse_json(text: &str) -> Vec<Document> {
     let mut documents = Vec::new();
-    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Value>();
+    let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Box<RawValue>>();
     // Lines are counted incrementally: `counted` bytes hold `line - 1` newlines.
     let mut counted = 0;
     let mut line = 1;
@@ -220,7 +232,7 @@ fn parse_json(text: &str) -> Vec<Document> {
             None => break,
             Some(Ok(value)) => documents.push(Document {
                 line,
-                value: Ok(value),
+                value: Ok(value.get().to_owned()),
             }),
             Some(Err(error)) => {
                 let mut message = error.to_string();
@@ -247,6 +259,20 @@ mod tests {
     use super::*;
     use serde_json::json;
 
+    /// The documents' lines and values.
+    fn values(documents: &[Document]) -> Vec<(usize, Result<Value, String>)> {
+        documents
+            .iter()
+            .map(|d| {
+                let value = d
+                    .value
+                    .clone()
+                    .map(|json| serde_json::from_str(&json).unwrap());
+                (d.line, value)
+            })
+            .collect()
+    }
+
     #[test]
     fn separators_are_dashes_with_optional_comment() {
         for line in [
@@ -269,20 +295,11 @@ mod tests {
         assert_eq!(lines, [1, 3, 6]);
         let documents = parse(text, Syntax::Yaml);
         assert_eq!(
-            documents,
+            values(&documents),
             vec![
-                Document {
-                    line: 1,
-                    value: Ok(json!({"a": 1}))
-                },
-                Document {
-                    line: 4,
-                    value: Ok(json!({"b": 2}))
-                },
-                Document {
-                    line: 6,
-                    value: Ok(json!({"c": 3}))
-                },
+                (1, Ok(json!({"a": 1}))),
+                (4, Ok(json!({"b": 2}))),
+                (6, Ok(json!({"c": 3}))),
             ]
         );
     }
@@ -312,7 +329,7 @@ mod tests {
         let error = documents[1].value.as_ref().unwrap_err();
         assert!(error.starts_with("invalid YAML"), "{error}");
         assert!(!error.contains(" at line "), "{error}");
-        assert_eq!(documents[2].value, Ok(json!({"d": 4})));
+        assert_eq!(values(&documents)[2], (6, Ok(json!({"d": 4}))));
     }
 
     #[test]

@@ -9,7 +9,9 @@
 //! denied, 2 when the settings or an input are unusable (an unreadable file or a malformed document; the
 //! other documents are still checked and reported).
 
+mod bench;
 mod documents;
+mod fast_yaml;
 mod github;
 mod json;
 mod labels;
@@ -22,8 +24,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use priority_guard_sdk::Settings;
-use priority_guard_sdk::manifest::{ManifestRequest, namespace_labels};
+use priority_guard_sdk::decision::Labels;
+use priority_guard_sdk::manifest::{ManifestError, ManifestRequest, namespace_labels};
+use priority_guard_sdk::{DecisionError, Outcome, Settings};
 use serde_json::Value;
 
 use crate::input;
@@ -77,9 +80,13 @@ pub(crate) struct CheckArgs {
     #[arg(long, value_name = "NAME", default_value = "<stdin>")]
     stdin_name: String,
 
+    /// Measure the check on N generated Deployments instead of reading files, and print documents per second.
+    #[arg(long, value_name = "N", hide = true, conflicts_with = "paths")]
+    bench_corpus: Option<usize>,
+
     /// Files (YAML or JSON, any extension), directories (their `.yaml`, `.yml` and `.json` files,
     /// recursively) or `-` for standard input.
-    #[arg(value_name = "PATH", required = true)]
+    #[arg(value_name = "PATH", required_unless_present = "bench_corpus")]
     paths: Vec<PathBuf>,
 }
 
@@ -104,6 +111,9 @@ fn run(args: &CheckArgs) -> Result<u8> {
         args.namespace_labels.as_deref(),
         args.cluster_state.as_deref(),
     )?;
+    if let Some(count) = args.bench_corpus {
+        return bench::run(&settings, &args.namespace, count);
+    }
     let mut checker = Checker::new(&settings, labels, &args.namespace);
     for (name, text, syntax) in read_inputs(args, &mut checker)? {
         checker.add_text(&name, &text, syntax);
@@ -175,13 +185,17 @@ fn read_inputs(
     Ok(texts)
 }
 
-/// A document waiting for its decision (namespace labels are only complete once every input is read).
+/// A document's result, or its decision so far when it depended on namespace labels that a Namespace object
+/// later in the input may still change.
 #[derive(Debug)]
 enum Pending {
-    Decide {
+    Recheck {
         file: usize,
         line: usize,
         request: ManifestRequest,
+        namespace: String,
+        labels: Result<Labels, String>,
+        decision: Result<Outcome, DecisionError>,
     },
     Done(CheckResult),
 }
@@ -222,10 +236,34 @@ impl<'s> Checker<'s> {
         self.files.push(name.to_owned());
         for document in documents::parse(text, syntax) {
             match document.value {
-                Ok(value) => self.add_value(file, document.line, value),
+                Ok(json) => self.add_json(file, document.line, &json),
                 Err(message) => self.add_malformed(name, document.line, message),
             }
         }
+    }
+
+    /// One document as JSON text. Pods and workloads go straight to the sdk as text; everything else (other
+    /// kinds, Lists, Namespaces, documents that are no object) is parsed into a value and looked at closely.
+    fn add_json(&mut self, file: usize, line: usize, json: &str) {
+        match ManifestRequest::from_json(json, self.default_namespace) {
+            Ok(request) if request.request.is_some() => self.add_request(file, line, Ok(request)),
+            _ => match serde_json::from_str::<Value>(json) {
+                Ok(value) => self.add_value(file, line, value),
+                Err(error) => {
+                    let name = self.files[file].clone();
+                    self.add_malformed(&name, line, error.to_string());
+                }
+            },
+        }
+    }
+
+    fn add_not_kubernetes(&mut self, file: usize, line: usize) {
+        self.pending.push(Pending::Done(CheckResult::not_checked(
+            &self.files[file],
+            line,
+            None,
+            "not a Kubernetes object (no apiVersion or kind)".to_owned(),
+        )));
     }
 
     fn add_value(&mut self, file: usize, line: usize, value: Value) {
@@ -246,12 +284,7 @@ impl<'s> Checker<'s> {
     fn add_object(&mut self, file: usize, line: usize, object: &Value) {
         let name = &self.files[file];
         if !is_kubernetes_object(object) {
-            self.pending.push(Pending::Done(CheckResult::not_checked(
-                name,
-                line,
-                None,
-                "not a Kubernetes object (no apiVersion or kind)".to_owned(),
-            )));
+            self.add_not_kubernetes(file, line);
             return;
         }
         match namespace_labels(object) {
@@ -264,12 +297,43 @@ impl<'s> Checker<'s> {
                 return;
             }
         }
-        let done = match ManifestRequest::from_object(object, self.default_namespace) {
+        let request = ManifestRequest::from_object(object, self.default_namespace);
+        self.add_request(file, line, request);
+    }
+
+    fn add_request(
+        &mut self,
+        file: usize,
+        line: usize,
+        request: Result<ManifestRequest, ManifestError>,
+    ) {
+        let name = &self.files[file];
+        let done = match request {
             Ok(request) if request.request.is_some() => {
-                self.pending.push(Pending::Decide {
-                    file,
-                    line,
-                    request,
+                // Decided now; kept for the end only when the namespace's labels were read.
+                let labels = &self.labels;
+                let mut asked = None;
+                let decision = request.decide(self.settings, |ns| {
+                    let found = labels.get(ns);
+                    asked = Some((ns.to_owned(), found.clone()));
+                    found
+                });
+                self.pending.push(match asked {
+                    None => Pending::Done(CheckResult::decided(
+                        name,
+                        line,
+                        request.subject,
+                        decision,
+                        self.settings,
+                    )),
+                    Some((namespace, labels)) => Pending::Recheck {
+                        file,
+                        line,
+                        request,
+                        namespace,
+                        labels,
+                        decision,
+                    },
                 });
                 return;
             }
@@ -285,7 +349,8 @@ impl<'s> Checker<'s> {
         self.pending.push(Pending::Done(done));
     }
 
-    /// Decides every pending document, in the order they were read.
+    /// The results, in the order the documents were read; decisions that read namespace labels are taken
+    /// again if the input changed those labels after them.
     pub(crate) fn finish(self) -> Vec<CheckResult> {
         let Checker {
             settings,
@@ -298,12 +363,19 @@ impl<'s> Checker<'s> {
             .into_iter()
             .map(|p| match p {
                 Pending::Done(result) => result,
-                Pending::Decide {
+                Pending::Recheck {
                     file,
                     line,
                     request,
+                    namespace,
+                    labels: used,
+                    decision,
                 } => {
-                    let decision = request.decide(settings, |ns| labels.get(ns));
+                    let decision = if labels.get(&namespace) == used {
+                        decision
+                    } else {
+                        request.decide(settings, |ns| labels.get(ns))
+                    };
                     CheckResult::decided(&files[file], line, request.subject, decision, settings)
                 }
             })
