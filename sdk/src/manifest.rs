@@ -541,6 +541,34 @@ mod tests {
     }
 
     #[test]
+    fn json_text_is_read_like_the_value() {
+        let text = r#"{"apiVersion":"apps\/v1","kind":"Deploy\u006dent","metadata":{"name":"w","namespace":null},
+            "spec":{"template":{"spec":{"priorityClassName":"dev-pc"}}}}"#;
+        let value: Value = serde_json::from_str(text).expect("json");
+        let from_text = ManifestRequest::from_json(text, "prod").expect("readable");
+        assert_eq!(
+            from_text.subject,
+            ManifestRequest::from_object(&value, "prod")
+                .expect("readable")
+                .subject
+        );
+        assert_eq!(from_text.subject.kind, "Deployment");
+        assert_eq!(from_text.subject.namespace, "prod");
+        assert!(matches!(
+            from_text.decide(&settings(), no_labels),
+            Ok(Outcome::Reject { .. })
+        ));
+        assert!(matches!(
+            ManifestRequest::from_json(r#"{"kind":"Pod","kind":"Pod","apiVersion":"v1"}"#, "x"),
+            Err(ManifestError::Unreadable(_))
+        ));
+        assert_eq!(
+            ManifestRequest::from_json(" 7", "x"),
+            Err(ManifestError::NotAnObject("a number"))
+        );
+    }
+
+    #[test]
     fn a_pod_spec_that_is_not_an_object_is_refused_as_the_policy_refuses_it() {
         let object =
             json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "p"}, "spec": []});
