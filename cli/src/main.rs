@@ -1,7 +1,9 @@
 //! `priority-guard`: runs Kubewarden policies on the priority-guard host, annotates them, and
-//! generates the native Kubernetes admission policies for the settings. This file only parses the command line and dispatches to one module per command.
+//! generates the native Kubernetes admission policies for the settings and checks manifests. This file only
+//! parses the command line and dispatches to one module per command.
 
 mod annotate;
+mod check;
 mod input;
 mod run;
 mod vap;
@@ -27,6 +29,8 @@ enum Command {
     /// Generate the ValidatingAdmissionPolicy (and MutatingAdmissionPolicy for defaults) that enforce the
     /// settings with Kubernetes' own admission, as YAML.
     Vap(vap::VapArgs),
+    /// Check manifests (files, directories, `-`) against the settings, as the policy would decide them.
+    Check(check::CheckArgs),
 }
 
 fn main() -> ExitCode {
@@ -35,6 +39,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Annotate(args) => annotate::annotate(&args),
         Command::Vap(args) => vap::vap(&args),
+        Command::Check(args) => return check::check(&args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

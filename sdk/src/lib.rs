@@ -3,9 +3,10 @@
 //! This crate decides which Kubernetes PriorityClass a Pod or workload may use in which namespace, and which
 //! class it gets when it names none. It holds the settings model and its validation ([`settings`]), the pod-spec
 //! paths of every workload kind ([`kinds`]), a borrowed view of admission requests ([`request`]), the decision
-//! ([`decision`]), the JSON patch a default produces ([`mutation`]) and every message text ([`messages`]). From the same model it emits
-//! the CEL ([`cel`]) of the ValidatingAdmissionPolicy and MutatingAdmissionPolicy that make Kubernetes' own
-//! admission decide the same way ([`native`]).
+//! ([`decision`]), the JSON patch a default produces ([`mutation`]), every message text ([`messages`]), and the
+//! CREATE request a manifest stands for, so that manifests are checked by the same decision ([`manifest`]). From
+//! the same model it emits the CEL ([`cel`]) of the ValidatingAdmissionPolicy and MutatingAdmissionPolicy that
+//! make Kubernetes' own admission decide the same way ([`native`]).
 //!
 //! It does no I/O: no files, no network, no waPC and no wasm-bindgen. The one thing it cannot know by itself,
 //! the labels of a namespace, is asked for through a callback, and only when a rule's `namespaceSelector`
@@ -15,6 +16,7 @@
 pub mod cel;
 pub mod decision;
 pub mod kinds;
+pub mod manifest;
 pub mod messages;
 pub mod mutation;
 pub mod names;

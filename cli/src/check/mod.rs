@@ -1,0 +1,453 @@
+//! `priority-guard check`: decides Kubernetes manifests the way the policy decides their CREATE, before they
+//! reach a cluster (CI, pre-commit, `helm template | priority-guard check -`).
+//!
+//! The decision is the sdk's ([`priority_guard_sdk::manifest`] writes the CREATE request and calls the same
+//! `decide` as policy.wasm). This module finds the files, cuts them into documents ([`documents`]), resolves
+//! namespace labels ([`labels`]), and prints the results in one of four formats.
+//!
+//! Exit status: 0 when every document is allowed (or defaulted, or not checked), 1 when at least one is
+//! denied, 2 when the settings or an input are unusable (an unreadable file or a malformed document; the
+//! other documents are still checked and reported).
+
+mod bench;
+mod documents;
+mod fast_yaml;
+mod github;
+mod json;
+mod labels;
+mod report;
+mod sarif;
+mod text;
+
+use std::io::{Read, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use priority_guard_sdk::decision::Labels;
+use priority_guard_sdk::manifest::{ManifestError, ManifestRequest, namespace_labels};
+use priority_guard_sdk::{DecisionError, Outcome, Settings};
+use serde_json::Value;
+
+use crate::input;
+use documents::{Source, Syntax};
+use labels::NamespaceLabels;
+use report::{CheckResult, Summary};
+
+/// How results are printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Format {
+    /// One line per checked object, and a summary.
+    Text,
+    /// A JSON document with a `version` (see the README for its schema).
+    Json,
+    /// SARIF 2.1.0, for GitHub code scanning and other SARIF viewers.
+    Sarif,
+    /// GitHub Actions workflow commands (`::error`, `::notice`), shown as annotations.
+    Github,
+}
+
+/// Arguments of `priority-guard check`.
+#[derive(Debug, clap::Args)]
+pub(crate) struct CheckArgs {
+    /// The policy settings, a YAML or JSON file (the same as the policy's).
+    #[arg(short = 's', long, value_name = "FILE")]
+    settings: PathBuf,
+
+    /// The namespace of objects without `metadata.namespace`.
+    #[arg(short = 'n', long, value_name = "NAMESPACE", default_value = "default")]
+    namespace: String,
+
+    /// Labels of the `--namespace` namespace, for `namespaceSelector` rules: `k=v,k2=v2`. Namespace objects in
+    /// the input take precedence.
+    #[arg(long, value_name = "K=V,...")]
+    namespace_labels: Option<String>,
+
+    /// Kubernetes objects (as for `run`, e.g. `kubectl get namespaces -o yaml`) whose Namespaces give the
+    /// labels of namespaces that neither the input nor `--namespace-labels` describe.
+    #[arg(long, value_name = "FILE")]
+    cluster_state: Option<PathBuf>,
+
+    /// Output format.
+    #[arg(short = 'f', long, value_enum, default_value_t = Format::Text)]
+    format: Format,
+
+    /// Also list the documents that are not checked (text format; json always lists them).
+    #[arg(short = 'v', long)]
+    verbose: bool,
+
+    /// The file name reported for standard input (`-`).
+    #[arg(long, value_name = "NAME", default_value = "<stdin>")]
+    stdin_name: String,
+
+    /// Measure the check on N generated Deployments instead of reading files, and print documents per second.
+    #[arg(long, value_name = "N", hide = true, conflicts_with = "paths")]
+    bench_corpus: Option<usize>,
+
+    /// Files (YAML or JSON, any extension), directories (their `.yaml`, `.yml` and `.json` files,
+    /// recursively) or `-` for standard input.
+    #[arg(value_name = "PATH", required_unless_present = "bench_corpus")]
+    paths: Vec<PathBuf>,
+}
+
+/// Exit status for unusable settings or input.
+const UNUSABLE: u8 = 2;
+
+/// Runs the command; every error is printed here, so the caller only exits with the status.
+pub(crate) fn check(args: &CheckArgs) -> ExitCode {
+    match run(args) {
+        Ok(code) => ExitCode::from(code),
+        Err(error) => {
+            eprintln!("error: {error:#}");
+            ExitCode::from(UNUSABLE)
+        }
+    }
+}
+
+fn run(args: &CheckArgs) -> Result<u8> {
+    let settings = load_settings(args)?;
+    let labels = NamespaceLabels::from_args(
+        &args.namespace,
+        args.namespace_labels.as_deref(),
+        args.cluster_state.as_deref(),
+    )?;
+    if let Some(count) = args.bench_corpus {
+        return bench::run(&settings, &args.namespace, count);
+    }
+    let mut checker = Checker::new(&settings, labels, &args.namespace);
+    for (name, text, syntax) in read_inputs(args, &mut checker)? {
+        checker.add_text(&name, &text, syntax);
+    }
+    let results = checker.finish();
+    let summary = Summary::of(&results);
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
+    write_results(&mut out, args.format, &results, args.verbose)?;
+    out.flush()?;
+    Ok(summary.exit_code())
+}
+
+fn load_settings(args: &CheckArgs) -> Result<Settings> {
+    let value = input::read_json_or_yaml(&args.settings, "settings file")?;
+    Settings::from_value(value)
+        .with_context(|| format!("invalid settings in {}", args.settings.display()))
+}
+
+/// The name a file is reported under: as given, with `/` separators.
+fn display_name(path: &std::path::Path) -> String {
+    let name = path.to_string_lossy();
+    let name = name.strip_prefix("./").unwrap_or(&name);
+    if std::path::MAIN_SEPARATOR == '\\' {
+        name.replace('\\', "/")
+    } else {
+        name.to_owned()
+    }
+}
+
+/// Reads every input: files sorted by name (standard input last). Files that cannot be read are reported as
+/// malformed documents on `checker`; a path that does not exist is too.
+fn read_inputs(
+    args: &CheckArgs,
+    checker: &mut Checker<'_>,
+) -> Result<Vec<(String, String, Syntax)>> {
+    let mut sources = Vec::new();
+    for path in &args.paths {
+        if path.as_os_str() == "-" {
+            sources.push(Source::Stdin);
+        } else if let Err(error) = documents::expand(path, &mut sources) {
+            checker.add_malformed(&display_name(path), 1, format!("{error:#}"));
+        }
+    }
+    sources.sort();
+    sources.dedup();
+    let mut texts = Vec::with_capacity(sources.len());
+    for source in sources {
+        match source {
+            Source::Stdin => {
+                let mut text = String::new();
+                std::io::stdin()
+                    .read_to_string(&mut text)
+                    .context("cannot read standard input")?;
+                let syntax = Syntax::of(None, &text);
+                texts.push((args.stdin_name.clone(), text, syntax));
+            }
+            Source::File(path) => {
+                let name = display_name(&path);
+                match input::read_text(&path, "file") {
+                    Ok(text) => {
+                        let syntax = Syntax::of(Some(&path), &text);
+                        texts.push((name, text, syntax));
+                    }
+                    Err(error) => checker.add_malformed(&name, 1, format!("{error:#}")),
+                }
+            }
+        }
+    }
+    Ok(texts)
+}
+
+/// A document's result, or its decision so far when it depended on namespace labels that a Namespace object
+/// later in the input may still change.
+#[derive(Debug)]
+enum Pending {
+    Recheck {
+        file: usize,
+        line: usize,
+        request: ManifestRequest,
+        namespace: String,
+        labels: Result<Labels, String>,
+        decision: Result<Outcome, DecisionError>,
+    },
+    Done(CheckResult),
+}
+
+/// Collects documents, then decides them all.
+#[derive(Debug)]
+pub(crate) struct Checker<'s> {
+    settings: &'s Settings,
+    labels: NamespaceLabels,
+    default_namespace: &'s str,
+    files: Vec<String>,
+    pending: Vec<Pending>,
+}
+
+impl<'s> Checker<'s> {
+    pub(crate) fn new(
+        settings: &'s Settings,
+        labels: NamespaceLabels,
+        default_namespace: &'s str,
+    ) -> Self {
+        Self {
+            settings,
+            labels,
+            default_namespace,
+            files: Vec::new(),
+            pending: Vec::new(),
+        }
+    }
+
+    fn add_malformed(&mut self, file: &str, line: usize, message: String) {
+        self.pending
+            .push(Pending::Done(CheckResult::malformed(file, line, message)));
+    }
+
+    /// Reads every document of one input.
+    pub(crate) fn add_text(&mut self, name: &str, text: &str, syntax: Syntax) {
+        let file = self.files.len();
+        self.files.push(name.to_owned());
+        for document in documents::parse(text, syntax) {
+            match document.value {
+                Ok(json) => self.add_json(file, document.line, &json),
+                Err(message) => self.add_malformed(name, document.line, message),
+            }
+        }
+    }
+
+    /// One document as JSON text. Pods and workloads go straight to the sdk as text; everything else (other
+    /// kinds, Lists, Namespaces, documents that are no object) is parsed into a value and looked at closely.
+    fn add_json(&mut self, file: usize, line: usize, json: &str) {
+        match ManifestRequest::from_json(json, self.default_namespace) {
+            Ok(request) if request.request.is_some() => self.add_request(file, line, Ok(request)),
+            _ => match serde_json::from_str::<Value>(json) {
+                Ok(value) => self.add_value(file, line, value),
+                Err(error) => {
+                    let name = self.files[file].clone();
+                    self.add_malformed(&name, line, error.to_string());
+                }
+            },
+        }
+    }
+
+    fn add_not_kubernetes(&mut self, file: usize, line: usize) {
+        self.pending.push(Pending::Done(CheckResult::not_checked(
+            &self.files[file],
+            line,
+            None,
+            "not a Kubernetes object (no apiVersion or kind)".to_owned(),
+        )));
+    }
+
+    fn add_value(&mut self, file: usize, line: usize, value: Value) {
+        match list_items(value) {
+            Ok(Listed::One(object)) => self.add_object(file, line, &object),
+            Ok(Listed::Items(items)) => {
+                for item in items {
+                    self.add_object(file, line, &item);
+                }
+            }
+            Err(message) => {
+                let name = self.files[file].clone();
+                self.add_malformed(&name, line, message);
+            }
+        }
+    }
+
+    fn add_object(&mut self, file: usize, line: usize, object: &Value) {
+        let name = &self.files[file];
+        if !is_kubernetes_object(object) {
+            self.add_not_kubernetes(file, line);
+            return;
+        }
+        match namespace_labels(object) {
+            Ok(Some((namespace, labels))) => self.labels.add_from_input(namespace, labels),
+            Ok(None) => {}
+            Err(error) => {
+                let message = error.to_string();
+                let name = name.clone();
+                self.add_malformed(&name, line, message);
+                return;
+            }
+        }
+        let request = ManifestRequest::from_object(object, self.default_namespace);
+        self.add_request(file, line, request);
+    }
+
+    fn add_request(
+        &mut self,
+        file: usize,
+        line: usize,
+        request: Result<ManifestRequest, ManifestError>,
+    ) {
+        let name = &self.files[file];
+        let done = match request {
+            Ok(request) if request.request.is_some() => {
+                // Decided now; kept for the end only when the namespace's labels were read.
+                let labels = &self.labels;
+                let mut asked = None;
+                let decision = request.decide(self.settings, |ns| {
+                    let found = labels.get(ns);
+                    asked = Some((ns.to_owned(), found.clone()));
+                    found
+                });
+                self.pending.push(match asked {
+                    None => Pending::Done(CheckResult::decided(
+                        name,
+                        line,
+                        request.subject,
+                        decision,
+                        self.settings,
+                    )),
+                    Some((namespace, labels)) => Pending::Recheck {
+                        file,
+                        line,
+                        request,
+                        namespace,
+                        labels,
+                        decision,
+                    },
+                });
+                return;
+            }
+            Ok(request) => {
+                let message = format!(
+                    "{} {} is not a kind the policy checks",
+                    request.subject.api_version, request.subject.kind
+                );
+                CheckResult::not_checked(name, line, Some(request.subject), message)
+            }
+            Err(error) => CheckResult::malformed(name, line, error.to_string()),
+        };
+        self.pending.push(Pending::Done(done));
+    }
+
+    /// The results, in the order the documents were read; decisions that read namespace labels are taken
+    /// again if the input changed those labels after them.
+    pub(crate) fn finish(self) -> Vec<CheckResult> {
+        let Checker {
+            settings,
+            labels,
+            files,
+            pending,
+            ..
+        } = self;
+        pending
+            .into_iter()
+            .map(|p| match p {
+                Pending::Done(result) => result,
+                Pending::Recheck {
+                    file,
+                    line,
+                    request,
+                    namespace,
+                    labels: used,
+                    decision,
+                } => {
+                    let decision = if labels.get(&namespace) == used {
+                        decision
+                    } else {
+                        request.decide(settings, |ns| labels.get(ns))
+                    };
+                    CheckResult::decided(&files[file], line, request.subject, decision, settings)
+                }
+            })
+            .collect()
+    }
+}
+
+/// A mapping with an `apiVersion` or a `kind`; anything else (a scalar, an array, a CI or tool configuration
+/// file) is not a Kubernetes object and not checked.
+fn is_kubernetes_object(value: &Value) -> bool {
+    value
+        .as_object()
+        .is_some_and(|o| o.contains_key("apiVersion") || o.contains_key("kind"))
+}
+
+enum Listed {
+    One(Value),
+    Items(Vec<Value>),
+}
+
+/// Expands a `List` (or `<Kind>List`) with `items` into its items. Items of a typed list that lack
+/// `apiVersion`/`kind` (as the API returns them) get the list's apiVersion and kind without `List`.
+fn list_items(value: Value) -> Result<Listed, String> {
+    let Some(list_kind) = value
+        .get("kind")
+        .and_then(Value::as_str)
+        .filter(|k| k.ends_with("List") && value.get("items").is_some())
+        .map(str::to_owned)
+    else {
+        return Ok(Listed::One(value));
+    };
+    let implied = match list_kind.strip_suffix("List") {
+        Some(kind) if !kind.is_empty() => value
+            .get("apiVersion")
+            .and_then(Value::as_str)
+            .map(|v| (v.to_owned(), kind.to_owned())),
+        _ => None,
+    };
+    let Value::Object(mut map) = value else {
+        return Ok(Listed::Items(Vec::new()));
+    };
+    match map.remove("items") {
+        Some(Value::Array(mut items)) => {
+            if let Some((api_version, kind)) = implied {
+                for item in &mut items {
+                    if let Some(item) = item.as_object_mut() {
+                        item.entry("apiVersion")
+                            .or_insert_with(|| Value::String(api_version.clone()));
+                        item.entry("kind")
+                            .or_insert_with(|| Value::String(kind.clone()));
+                    }
+                }
+            }
+            Ok(Listed::Items(items))
+        }
+        Some(Value::Null) => Ok(Listed::Items(Vec::new())),
+        _ => Err(format!("the items of the {list_kind} are not an array")),
+    }
+}
+
+/// Writes `results` in `format`.
+pub(crate) fn write_results(
+    out: &mut dyn Write,
+    format: Format,
+    results: &[CheckResult],
+    verbose: bool,
+) -> Result<()> {
+    let summary = Summary::of(results);
+    match format {
+        Format::Text => text::write(out, results, &summary, verbose),
+        Format::Json => json::write(out, results, &summary),
+        Format::Sarif => sarif::write(out, results),
+        Format::Github => github::write(out, results, &summary),
+    }
+}
