@@ -6,8 +6,8 @@
 //! whose values are a single line (the README stored as `io.kubewarden.policy.usage` is not one), plus
 //! `org.opencontainers.image.source` from `io.kubewarden.policy.source`.
 //!
-//! Registries on a loopback host (`localhost`, `127.0.0.1`, `[::1]`) are spoken to over plain HTTP, every other
-//! one over HTTPS. Credentials come from the docker configuration (`$DOCKER_CONFIG/config.json`, else
+//! Registries at `localhost`, `127.0.0.1` or `[::1]` are spoken to over plain HTTP, every other one over HTTPS
+//! (with the system's trusted certificates; OpenSSL reads `SSL_CERT_FILE`). Credentials come from the docker configuration (`$DOCKER_CONFIG/config.json`, else
 //! `~/.docker/config.json`): an `auths` entry (`auth`, or `username` and `password`), or a credential helper
 //! (`credHelpers`, `credsStore`). Without an entry the registry is used anonymously.
 
@@ -77,26 +77,21 @@ fn parse_reference(text: &str) -> Result<Reference> {
     Ok(reference)
 }
 
-/// The host of a registry (`localhost:5000` -> `localhost`, `[::1]:5000` -> `::1`).
-fn registry_host(registry: &str) -> &str {
-    if let Some(rest) = registry.strip_prefix('[') {
-        return rest.split(']').next().unwrap_or(rest);
-    }
-    registry.split(':').next().unwrap_or(registry)
-}
-
-/// Whether the registry is on this machine, and so spoken to over plain HTTP.
-fn is_loopback(registry: &str) -> bool {
-    let host = registry_host(registry);
-    host == "localhost"
-        || host
-            .parse::<std::net::IpAddr>()
-            .is_ok_and(|ip| ip.is_loopback())
+/// Whether the registry is spoken to over plain HTTP: `localhost`, `127.0.0.1` and `[::1]` (with any port), the
+/// registries one runs for a test or a demo. Other addresses of the loopback range use HTTPS, like every other
+/// registry, so a local registry with TLS can still be reached as `127.0.0.2`.
+fn uses_plain_http(registry: &str) -> bool {
+    let host = if let Some(rest) = registry.strip_prefix('[') {
+        rest.split(']').next().unwrap_or(rest)
+    } else {
+        registry.split(':').next().unwrap_or(registry)
+    };
+    matches!(host, "localhost" | "127.0.0.1" | "::1")
 }
 
 fn client(reference: &Reference) -> Client {
     let registry = reference.resolve_registry().to_owned();
-    let protocol = if is_loopback(&registry) {
+    let protocol = if uses_plain_http(&registry) {
         ClientProtocol::HttpsExcept(vec![registry])
     } else {
         ClientProtocol::Https
@@ -343,17 +338,23 @@ mod tests {
     }
 
     #[test]
-    fn only_loopback_registries_use_plain_http() {
+    fn only_local_registries_use_plain_http() {
         for yes in [
             "localhost:5000",
             "127.0.0.1:5000",
             "[::1]:5000",
             "localhost",
         ] {
-            assert!(is_loopback(yes), "{yes}");
+            assert!(uses_plain_http(yes), "{yes}");
         }
-        for no in ["ghcr.io", "registry.example:5000", "10.0.0.1:5000"] {
-            assert!(!is_loopback(no), "{no}");
+        for no in [
+            "ghcr.io",
+            "registry.example:5000",
+            "10.0.0.1:5000",
+            "127.0.0.2:5000",
+            "localhost.example",
+        ] {
+            assert!(!uses_plain_http(no), "{no}");
         }
     }
 

@@ -87,16 +87,28 @@ fn registry_binary() -> PathBuf {
 }
 
 impl Registry {
-    /// Starts a registry on a free port of 127.0.0.1, storing under `scratch`, with the test user.
+    /// Starts a registry on a free port of 127.0.0.1 over plain HTTP, storing under `scratch`, with the test user.
     fn start(scratch: &Scratch) -> Self {
-        let port = TcpListener::bind("127.0.0.1:0")
+        Self::start_at(scratch, "127.0.0.1", None)
+    }
+
+    /// Starts a registry on a free port of `ip`, with TLS when given `(certificate, key)` files.
+    fn start_at(scratch: &Scratch, ip: &str, tls: Option<(&Path, &Path)>) -> Self {
+        let port = TcpListener::bind((ip, 0))
             .unwrap()
             .local_addr()
             .unwrap()
             .port();
-        let address = format!("127.0.0.1:{port}");
+        let address = format!("{ip}:{port}");
         let storage = scratch.path("storage");
         let htpasswd = root().join("cli/tests/registry/htpasswd");
+        let tls = tls.map_or_else(String::new, |(certificate, key)| {
+            format!(
+                ", tls: {{certificate: '{}', key: '{}'}}",
+                certificate.display(),
+                key.display()
+            )
+        });
         let config = scratch.write(
             "registry.yml",
             format!(
@@ -104,7 +116,7 @@ impl Registry {
                  log: {{level: error, accesslog: {{disabled: true}}}}\n\
                  storage: {{filesystem: {{rootdirectory: '{}'}}}}\n\
                  auth: {{htpasswd: {{realm: priority-guard-test, path: '{}'}}}}\n\
-                 http: {{addr: '{address}'}}\n",
+                 http: {{addr: '{address}'{tls}}}\n",
                 storage.display(),
                 htpasswd.display()
             ),
@@ -117,13 +129,12 @@ impl Registry {
             .spawn()
             .unwrap();
         let mut registry = Self { child, address };
-        // Ready when /v2/ answers (401: it asks for the credentials). At most 10 s.
+        // Ready when the port accepts connections. At most 10 s.
         for _ in 0..200 {
             if let Some(status) = registry.child.try_wait().unwrap() {
                 panic!("the registry exited at start ({status}); config:\n{config:?}");
             }
-            if let Ok(response) = registry.get("/v2/", &[], false) {
-                assert!(matches!(response.status, 200 | 401), "{}", response.status);
+            if TcpStream::connect(&registry.address).is_ok() {
                 return registry;
             }
             std::thread::sleep(Duration::from_millis(50));
@@ -235,12 +246,60 @@ fn sha256(data: &[u8]) -> String {
 
 /// Runs `priority-guard` with `DOCKER_CONFIG` set to `docker_config`.
 fn priority_guard(docker_config: &Path, args: &[&dyn AsRef<std::ffi::OsStr>]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_priority-guard"))
+    priority_guard_trusting(docker_config, None, args)
+}
+
+/// Runs `priority-guard` with `DOCKER_CONFIG`, trusting only the certificates in `ca` (OpenSSL's
+/// `SSL_CERT_FILE`; `SSL_CERT_DIR` is emptied so the system's authorities are not used).
+fn priority_guard_trusting(
+    docker_config: &Path,
+    ca: Option<&Path>,
+    args: &[&dyn AsRef<std::ffi::OsStr>],
+) -> Output {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_priority-guard"));
+    command
         .args(args.iter().map(|a| a.as_ref()))
         .env("DOCKER_CONFIG", docker_config)
-        .env_remove("PRIORITY_GUARD_POLICY_LOG")
-        .output()
-        .unwrap()
+        .env_remove("PRIORITY_GUARD_POLICY_LOG");
+    if let Some(ca) = ca {
+        command
+            .env("SSL_CERT_FILE", ca)
+            .env("SSL_CERT_DIR", ca.with_extension("d"));
+    }
+    command.output().unwrap()
+}
+
+/// The test user's entry in a docker configuration under `scratch`, for `registry`; returns its folder.
+fn docker_login(scratch: &Scratch, registry: &Registry) -> PathBuf {
+    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
+    let config = scratch.write(
+        "docker/config.json",
+        serde_json::json!({"auths": {registry.address.as_str(): {"auth": auth}}}).to_string(),
+    );
+    config.parent().unwrap().to_owned()
+}
+
+/// The host's test guest annotated with the repository's metadata and README (a multi-line annotation that
+/// must not reach the manifest); returns (plain, annotated) paths.
+fn annotated_guest(scratch: &Scratch, docker_config: &Path) -> (PathBuf, PathBuf) {
+    let guest = wat::parse_str(include_str!("../../host/tests/guest.wat")).unwrap();
+    let plain = scratch.write("guest.wasm", guest);
+    let annotated = scratch.path("annotated.wasm");
+    let output = priority_guard(
+        docker_config,
+        &[
+            &"annotate",
+            &"-m",
+            &root().join("metadata.yml"),
+            &"-u",
+            &root().join("README.md"),
+            &"-o",
+            &annotated,
+            &plain,
+        ],
+    );
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    (plain, annotated)
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -270,33 +329,9 @@ fn metadata_annotations() -> serde_json::Map<String, Value> {
 fn push_and_pull_through_a_real_registry() {
     let scratch = Scratch::new("registry");
     let registry = Registry::start(&scratch);
-    let auth = base64::engine::general_purpose::STANDARD.encode(format!("{USER}:{PASSWORD}"));
-    let logged_in = scratch.write(
-        "docker/config.json",
-        serde_json::json!({"auths": {registry.address.as_str(): {"auth": auth}}}).to_string(),
-    );
-    let logged_in = logged_in.parent().unwrap();
+    let logged_in = &docker_login(&scratch, &registry);
     let anonymous = scratch.path("nobody");
-
-    // The annotated module: the host's test guest with the repository's metadata and README (a multi-line
-    // annotation that must not reach the manifest).
-    let guest = wat::parse_str(include_str!("../../host/tests/guest.wat")).unwrap();
-    let plain = scratch.write("guest.wasm", guest);
-    let annotated = scratch.path("annotated.wasm");
-    let output = priority_guard(
-        logged_in,
-        &[
-            &"annotate",
-            &"-m",
-            &root().join("metadata.yml"),
-            &"-u",
-            &root().join("README.md"),
-            &"-o",
-            &annotated,
-            &plain,
-        ],
-    );
-    assert!(output.status.success(), "{}", text(&output.stderr));
+    let (plain, annotated) = annotated_guest(&scratch, logged_in);
     let wasm = std::fs::read(&annotated).unwrap();
 
     // An unannotated module is refused before anything is sent.
@@ -421,6 +456,67 @@ fn push_and_pull_through_a_real_registry() {
         text(&output.stderr)
     );
     assert!(!missing.exists());
+}
+
+/// A self-signed certificate (and its key) for `ip`, made with the openssl command.
+fn certificate(scratch: &Scratch, ip: &str) -> (PathBuf, PathBuf) {
+    let (certificate, key) = (scratch.path("registry.crt"), scratch.path("registry.key"));
+    let output = Command::new("openssl")
+        .args([
+            "req",
+            "-x509",
+            "-newkey",
+            "ec",
+            "-pkeyopt",
+            "ec_paramgen_curve:prime256v1",
+        ])
+        .args(["-nodes", "-days", "1", "-subj", &format!("/CN={ip}")])
+        .args(["-addext", &format!("subjectAltName=IP:{ip}")])
+        .arg("-keyout")
+        .arg(&key)
+        .arg("-out")
+        .arg(&certificate)
+        .output()
+        .expect("the openssl command runs");
+    assert!(output.status.success(), "{}", text(&output.stderr));
+    (certificate, key)
+}
+
+#[test]
+fn push_and_pull_over_https_with_credentials() {
+    // 127.0.0.2: a loopback address that is not one of the plain-HTTP names, so HTTPS is used as for any
+    // registry on the internet.
+    let scratch = Scratch::new("https");
+    let (certificate, key) = certificate(&scratch, "127.0.0.2");
+    let registry = Registry::start_at(&scratch, "127.0.0.2", Some((&certificate, &key)));
+    let logged_in = &docker_login(&scratch, &registry);
+    let (_, annotated) = annotated_guest(&scratch, logged_in);
+    let wasm = std::fs::read(&annotated).unwrap();
+    let reference = registry.reference("v0.1.0");
+
+    // An unknown certificate is refused: TLS is verified.
+    let output = priority_guard(logged_in, &[&"push", &annotated, &reference]);
+    assert_eq!(output.status.code(), Some(1));
+    let err = text(&output.stderr);
+    assert!(
+        err.contains("cannot push to") && err.contains("certificate"),
+        "{err}"
+    );
+
+    let output = priority_guard_trusting(
+        logged_in,
+        Some(&certificate),
+        &[&"push", &annotated, &reference],
+    );
+    let pushed = printed_digest(&output);
+    let pulled = scratch.path("pulled.wasm");
+    let output = priority_guard_trusting(
+        logged_in,
+        Some(&certificate),
+        &[&"pull", &reference, &"-o", &pulled],
+    );
+    assert_eq!(printed_digest(&output), pushed);
+    assert_eq!(std::fs::read(&pulled).unwrap(), wasm);
 }
 
 #[test]
