@@ -190,6 +190,29 @@ test("the playground decides as the user edits the settings and the manifests", 
   assert.match(await page.textContent("#manifests-error"), /invalid YAML: .*line/);
   assert.equal(await page.isVisible("#settings-error"), false);
 
+  // Typed key by key: the namespace of objects that name none. dev-pc is allowed in "default" (fallback),
+  // not in "prod".
+  await replace(page, "#manifests", "apiVersion: v1\nkind: Pod\nmetadata: {name: tool}\nspec: {priorityClassName: dev-pc, containers: [{name: t, image: t}]}\n");
+  await settled(page);
+  assert.equal(await page.isVisible("#manifests-error"), false);
+  shown = await verdicts(page);
+  assert.deepEqual(shown.map((s) => s.verdict), ["allowed"]);
+  assert.match(shown[0].text, /in namespace "default"/);
+  await page.fill("#namespace", "");
+  await page.locator("#namespace").pressSequentially("prod", { delay: 20 });
+  await settled(page);
+  shown = await verdicts(page);
+  assert.deepEqual(shown.map((s) => s.verdict), ["denied"]);
+  assert.match(shown[0].text, /Pod "tool" in namespace "prod" uses PriorityClass "dev-pc"/);
+
+  // Kubernetes 1.33 has no MutatingAdmissionPolicy: only the validating policy, and a note says why.
+  await page.selectOption("#kubernetes-version", "1.33");
+  await settled(page);
+  const validatingOnly = await page.textContent("#generated");
+  assert.match(validatingOnly, /kind: ValidatingAdmissionPolicy\n/);
+  assert.doesNotMatch(validatingOnly, /MutatingAdmissionPolicy/);
+  assert.match(await page.textContent("#notes"), /Kubernetes 1\.33 has no MutatingAdmissionPolicy/);
+
   assert.deepEqual(outside, [], "the page requests nothing but its own files");
   assert.deepEqual(errors, [], "no errors in the console");
   await page.close();
