@@ -4,8 +4,13 @@ CARGO ?= cargo
 WASM_TARGET_DIR := target/policy-wasm
 WASM_OUT := $(WASM_TARGET_DIR)/wasm32-wasip1/release/priority_guard_policy.wasm
 CLI := target/debug/priority-guard
+# The playground: the facade built for wasm32-unknown-unknown in policy.wasm's target directory (the host-side
+# proc-macros, built in release for both, are shared), then wasm-bindgen of the same version as the crate.
+WEB_WASM := $(WASM_TARGET_DIR)/wasm32-unknown-unknown/release/priority_guard_web.wasm
+WEB_OUT := target/playground
+WASM_BINDGEN_VERSION := $(shell sed -n 's/^wasm-bindgen = "=\(.*\)"/\1/p' web/Cargo.toml)
 
-.PHONY: demo test targets lint policy.wasm annotated-policy.wasm cli bench-check bench-cel differential clean
+.PHONY: demo test targets lint policy.wasm annotated-policy.wasm cli bench-check bench-cel differential clean web web-test artifacthub-pkg.yml
 
 ## The wasm targets a fresh machine lacks (a no-op once installed).
 targets:
@@ -23,6 +28,25 @@ cli:
 ## policy.wasm with its Kubewarden metadata (and this README as usage) in the io.kubewarden.metadata section.
 annotated-policy.wasm: policy.wasm cli
 	$(CLI) annotate -m metadata.yml -u README.md -o annotated-policy.wasm policy.wasm
+
+## artifacthub-pkg.yml from metadata.yml. createdAt is kept from the committed file unless CREATED_AT is given
+## (set it to the release time when the version changes): the file is the same on every run.
+CREATED_AT ?= $(shell sed -n 's/^createdAt: //p' artifacthub-pkg.yml)
+artifacthub-pkg.yml: cli
+	$(CLI) scaffold artifacthub -m metadata.yml --created-at "$(CREATED_AT)" -o artifacthub-pkg.yml
+
+## The browser playground, as static files in target/playground/ (serve it with any static server).
+web: targets
+	$(CARGO) build --release --target wasm32-unknown-unknown -p priority-guard-web --target-dir $(WASM_TARGET_DIR)
+	@wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $(WASM_BINDGEN_VERSION)" || { \
+	  echo "wasm-bindgen $(WASM_BINDGEN_VERSION) is needed: cargo install --version $(WASM_BINDGEN_VERSION) wasm-bindgen-cli" >&2; exit 1; }
+	rm -rf $(WEB_OUT)
+	wasm-bindgen --target web --no-typescript --out-dir $(WEB_OUT)/pkg $(WEB_WASM)
+	cp web/www/index.html web/www/style.css web/www/app.js $(WEB_OUT)/
+
+## The playground in Debian's Chromium (playwright-core); screenshots in target/playground-test/.
+web-test: web
+	cd web && npm ci --no-audit --no-fund && npm test
 
 ## The main job on the built-in example: the prod/preprod/dev settings and requests under wasmtime.
 demo: annotated-policy.wasm
@@ -53,9 +77,11 @@ lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-## Every test: formatting, lints, unit, table, e2e (policy.wasm under wasmtime).
+## Every test: formatting, lints, unit, table, e2e (policy.wasm under wasmtime, push/pull through a local
+## registry), and the playground in a browser.
 test: targets lint
 	$(CARGO) test --workspace
+	$(MAKE) web-test
 
 clean:
 	$(CARGO) clean

@@ -1,11 +1,14 @@
 //! `priority-guard`: runs Kubewarden policies on the priority-guard host, annotates them, and
-//! generates the native Kubernetes admission policies for the settings and checks manifests. This file only
+//! generates the native Kubernetes admission policies for the settings, checks manifests, pushes and pulls
+//! policies to and from OCI registries and scaffolds the Artifact Hub package. This file only
 //! parses the command line and dispatches to one module per command.
 
 mod annotate;
 mod check;
 mod input;
+mod oci;
 mod run;
+mod scaffold;
 mod vap;
 
 use std::process::ExitCode;
@@ -31,6 +34,13 @@ enum Command {
     Vap(vap::VapArgs),
     /// Check manifests (files, directories, `-`) against the settings, as the policy would decide them.
     Check(check::CheckArgs),
+    /// Push an annotated policy to an OCI registry, like `kwctl push`.
+    Push(oci::PushArgs),
+    /// Pull a policy from an OCI registry into a file.
+    Pull(oci::PullArgs),
+    /// Generate files from the policy metadata.
+    #[command(subcommand)]
+    Scaffold(scaffold::ScaffoldCommand),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +50,9 @@ fn main() -> ExitCode {
         Command::Annotate(args) => annotate::annotate(&args),
         Command::Vap(args) => vap::vap(&args),
         Command::Check(args) => return check::check(&args),
+        Command::Push(args) => oci::push(&args),
+        Command::Pull(args) => oci::pull(&args),
+        Command::Scaffold(command) => scaffold::scaffold(&command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
