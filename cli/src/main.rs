@@ -3,6 +3,7 @@
 //! parses the command line and dispatches to one module per command.
 
 mod annotate;
+mod bench;
 mod check;
 mod input;
 mod run;
@@ -31,6 +32,8 @@ enum Command {
     Vap(vap::VapArgs),
     /// Check manifests (files, directories, `-`) against the settings, as the policy would decide them.
     Check(check::CheckArgs),
+    /// Measure a policy under the host of `run`: latency of `validate` per request, instantiation, memory, size.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -39,6 +42,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Annotate(args) => annotate::annotate(&args),
         Command::Vap(args) => vap::vap(&args),
+        Command::Bench(args) => bench::bench(&args),
         Command::Check(args) => return check::check(&args),
     };
     match result {
