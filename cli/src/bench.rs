@@ -73,6 +73,26 @@ impl Spread {
     }
 }
 
+/// CPU time of this thread so far (Linux `/proc/thread-self/schedstat`), when the system says: on a busy
+/// machine, wall-clock percentiles also count the time the thread waited for a core; the mean CPU time per
+/// call does not.
+fn cpu_time() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/thread-self/schedstat").ok()?;
+    let nanos = stat.split_whitespace().next()?.parse().ok()?;
+    Some(Duration::from_nanos(nanos))
+}
+
+/// The mean CPU time per call between two readings of [`cpu_time`], as text (empty when unknown).
+fn cpu_per_call(start: Option<Duration>, calls: usize) -> String {
+    match (start, cpu_time()) {
+        (Some(start), Some(end)) => {
+            let calls = u32::try_from(calls).unwrap_or(u32::MAX).max(1);
+            format!("; CPU {} per call", micros((end - start) / calls))
+        }
+        _ => String::new(),
+    }
+}
+
 fn micros(d: Duration) -> String {
     format!("{:.1} µs", d.as_secs_f64() * 1e6)
 }
@@ -177,14 +197,16 @@ pub(crate) fn bench(args: &BenchArgs) -> Result<()> {
             validate(&hot, &payload)?;
         }
         let mut samples = Vec::with_capacity(iterations);
+        let cpu = cpu_time();
         for _ in 0..iterations {
             let t = Instant::now();
             validate(&hot, &payload)?;
             samples.push(t.elapsed());
         }
+        let hot_cpu = cpu_per_call(cpu, iterations);
         let hot_spread = Spread::of(samples);
         println!(
-            "{name}: object {object_bytes} bytes, {verdict}\n  hot validate      {} / {}; instance memory {}",
+            "{name}: object {object_bytes} bytes, {verdict}\n  hot validate      {} / {}{hot_cpu}; instance memory {}",
             micros(hot_spread.p50),
             micros(hot_spread.p99),
             kib(hot.memory_bytes()),
@@ -206,16 +228,18 @@ pub(crate) fn bench(args: &BenchArgs) -> Result<()> {
             let mut totals = Vec::with_capacity(iterations);
             let mut instantiations = Vec::with_capacity(iterations);
             let mut memory = 0;
+            let cpu = cpu_time();
             for _ in 0..iterations {
                 let (instantiated, total, bytes) = fresh(true)?;
                 instantiations.push(instantiated);
                 totals.push(total);
                 memory = memory.max(bytes);
             }
+            let fresh_cpu = cpu_per_call(cpu, iterations);
             let total = Spread::of(totals);
             let instantiation = Spread::of(instantiations);
             println!(
-                "  fresh instance    {} / {} (instantiation {} / {}); instance memory {}",
+                "  fresh instance    {} / {}{fresh_cpu} (instantiation {} / {}); instance memory {}",
                 micros(total.p50),
                 micros(total.p99),
                 micros(instantiation.p50),
