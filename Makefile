@@ -10,17 +10,21 @@ WEB_WASM := $(WASM_TARGET_DIR)/wasm32-unknown-unknown/release/priority_guard_web
 WEB_OUT := target/playground
 WASM_BINDGEN_VERSION := $(shell sed -n 's/^wasm-bindgen = "=\(.*\)"/\1/p' web/Cargo.toml)
 
-.PHONY: demo test targets lint policy.wasm annotated-policy.wasm cli bench-check bench-cel differential clean web web-test artifacthub-pkg.yml
+.PHONY: demo test targets lint policy.wasm annotated-policy.wasm cli bench bench-check bench-cel differential fuzz clean web web-test artifacthub-pkg.yml
 
 ## The wasm targets a fresh machine lacks (a no-op once installed).
 targets:
 	rustup target add wasm32-wasip1 wasm32-unknown-unknown
 
-## policy.wasm: wasm32-wasip1, release (opt-level s, lto, one codegen unit, stripped, panic=abort).
-## The e2e tests' build.rs uses the same target directory, so the module is built once.
+## policy.wasm: wasm32-wasip1, release (opt-level s, lto, one codegen unit, stripped, panic=abort, a 256 KiB
+## stack), then `wasm-opt -Os` when binaryen is installed (Debian: apt-get install binaryen), else as built.
+## The e2e tests' build.rs uses the same target directory and the same wasm-opt step, so they test this module.
+WASM_OPT_FLAGS := -Os --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
+	--enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types
 policy.wasm: targets
 	$(CARGO) build --release --target wasm32-wasip1 -p priority-guard-policy --target-dir $(WASM_TARGET_DIR)
-	cp $(WASM_OUT) policy.wasm
+	if command -v wasm-opt >/dev/null; then wasm-opt $(WASM_OPT_FLAGS) $(WASM_OUT) -o policy.wasm; \
+	else echo "wasm-opt not found: policy.wasm is not size-optimised" >&2; cp $(WASM_OUT) policy.wasm; fi
 
 cli:
 	$(CARGO) build -p priority-guard-cli
@@ -54,6 +58,22 @@ demo: annotated-policy.wasm
 	@echo
 	@echo "== the same settings as Kubernetes admission policies (priority-guard vap)"
 	$(CLI) vap --settings fixtures/prod-preprod-dev/settings.yaml
+
+## The speed of policy.wasm under the host (README "Performance"): the standard requests of fixtures/bench,
+## hot and with a fresh instance per request, then criterion benchmarks of the sdk's decision alone. An
+## optimised CLI (the host), built once into target/release; never part of `make test`.
+BENCH_ITERATIONS ?= 5000
+bench: policy.wasm
+	$(CARGO) build --release -p priority-guard-cli
+	target/release/priority-guard bench --settings fixtures/prod-preprod-dev/settings.yaml \
+		--requests fixtures/bench/requests --iterations $(BENCH_ITERATIONS) --instance-per-request policy.wasm
+	$(CARGO) bench -p priority-guard-sdk --bench decision
+
+## The fuzz targets of fuzz/ (cargo-fuzz, nightly), each for FUZZ_SECONDS, seeded from fixtures/.
+FUZZ_SECONDS ?= 60
+fuzz:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	fuzz/run.sh $(FUZZ_SECONDS)
 
 ## The speed of `priority-guard check` (README "Speed"): 100,000 generated Deployments, optimised build. Its own
 ## target directory, so that it does not hold the lock of target/ while the dev builds and tests run.

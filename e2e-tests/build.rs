@@ -51,5 +51,37 @@ fn main() {
         "building policy.wasm failed; is the wasm32-wasip1 target installed (rustup target add wasm32-wasip1)?"
     );
     let wasm = target_dir.join("wasm32-wasip1/release/priority_guard_policy.wasm");
+    let wasm = optimised(&wasm).unwrap_or(wasm);
     println!("cargo:rustc-env=POLICY_WASM={}", wasm.display());
+}
+
+/// `wasm-opt -Os` of the module when binaryen's wasm-opt is installed, as `make policy.wasm` does, so that
+/// the tests run the module that ships. `None` when there is no wasm-opt.
+fn optimised(wasm: &std::path::Path) -> Option<PathBuf> {
+    let found = Command::new("wasm-opt")
+        .arg("--version")
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !found {
+        println!("cargo:warning=wasm-opt not found: testing policy.wasm without wasm-opt -Os");
+        return None;
+    }
+    let out = wasm.with_file_name("priority_guard_policy.opt.wasm");
+    let status = Command::new("wasm-opt")
+        .args([
+            "-Os",
+            "--enable-bulk-memory",
+            "--enable-sign-ext",
+            "--enable-mutable-globals",
+            "--enable-nontrapping-float-to-int",
+            "--enable-multivalue",
+            "--enable-reference-types",
+        ])
+        .arg(wasm)
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .expect("wasm-opt runs");
+    assert!(status.success(), "wasm-opt failed on {}", wasm.display());
+    Some(out)
 }

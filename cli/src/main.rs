@@ -4,6 +4,7 @@
 //! parses the command line and dispatches to one module per command.
 
 mod annotate;
+mod bench;
 mod check;
 mod input;
 mod oci;
@@ -41,6 +42,8 @@ enum Command {
     /// Generate files from the policy metadata.
     #[command(subcommand)]
     Scaffold(scaffold::ScaffoldCommand),
+    /// Measure a policy under the host of `run`: latency of `validate` per request, instantiation, memory, size.
+    Bench(bench::BenchArgs),
 }
 
 fn main() -> ExitCode {
@@ -49,6 +52,7 @@ fn main() -> ExitCode {
         Command::Run(args) => run::run(&args),
         Command::Annotate(args) => annotate::annotate(&args),
         Command::Vap(args) => vap::vap(&args),
+        Command::Bench(args) => bench::bench(&args),
         Command::Check(args) => return check::check(&args),
         Command::Push(args) => oci::push(&args),
         Command::Pull(args) => oci::pull(&args),

@@ -146,7 +146,7 @@ pub(crate) fn run(args: &RunArgs) -> Result<()> {
             verdict.message.unwrap_or_default()
         );
     }
-    let answer = policy.validate(&request, &settings)?;
+    let answer = policy.validate_fail_closed(&request, &settings)?;
     let policy_id = args.policy.file_name().map_or_else(
         || "policy".to_owned(),
         |name| name.to_string_lossy().into_owned(),

@@ -35,6 +35,7 @@
 mod callback;
 mod cluster;
 mod custom_section;
+mod engine;
 mod error;
 mod metadata;
 mod module;
@@ -49,7 +50,7 @@ pub use custom_section::{
 };
 pub use error::{HostError, Result};
 pub use metadata::{ContextAwareResource, PolicyMetadata};
-pub use module::{HostOptions, PolicyInstance, PolicyModule};
+pub use module::{DEFAULT_MAX_MEMORY_BYTES, HostOptions, PolicyInstance, PolicyModule};
 pub use response::{
     AdmissionResponse, AdmissionResponseStatus, MUTATION_ON_DELETE_MESSAGE, SettingsValidation,
     ValidationResponse, admission_request_from_json, mutation_not_allowed_message,

@@ -2,19 +2,17 @@
 
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::Arc;
 use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
 use wasmtime_provider::wasmtime;
-use wasmtime_provider::{
-    EpochDeadlines, ResourceLimits, WasmtimeEngineProviderBuilder, WasmtimeEngineProviderPre,
-};
 
 use crate::callback::CallbackContext;
 use crate::cluster::ClusterState;
+use crate::engine::{EnginePre, Limits, Usage};
 use crate::error::{HostError, Result};
 use crate::metadata::PolicyMetadata;
 use crate::response::{SettingsValidation, ValidationResponse, admission_request_from_json};
@@ -36,10 +34,18 @@ pub struct HostOptions {
     /// The longest a single call into the guest (and its initialization) may run before it is
     /// interrupted, enforced with wasmtime epochs. `None`: no limit. Default: 2 seconds.
     pub timeout: Option<Duration>,
-    /// The most each linear memory of an instance may grow to, in bytes. `None` (default): no
-    /// limit beyond wasmtime's own.
+    /// The most each linear memory of an instance may grow to, in bytes. `None`: no limit beyond
+    /// wasmtime's own. Default: [`DEFAULT_MAX_MEMORY_BYTES`].
     pub max_memory_bytes: Option<usize>,
+    /// Allocate instances from a pool of this many pre-reserved slots (wasmtime's pooling
+    /// allocator, as a server that instantiates per request uses) instead of mapping memory for
+    /// each instance. At most that many instances of the module can live at once. `None`
+    /// (default): allocate on demand.
+    pub instance_pool: Option<u32>,
 }
+
+/// The default memory limit of an instance: 64 MiB, room for a request of 10 MB and its parse.
+pub const DEFAULT_MAX_MEMORY_BYTES: usize = 64 * 1024 * 1024;
 
 impl Default for HostOptions {
     fn default() -> Self {
@@ -47,7 +53,8 @@ impl Default for HostOptions {
             allowed_resources: None,
             allow_mutations: None,
             timeout: Some(Duration::from_secs(2)),
-            max_memory_bytes: None,
+            max_memory_bytes: Some(DEFAULT_MAX_MEMORY_BYTES),
+            instance_pool: None,
         }
     }
 }
@@ -77,11 +84,11 @@ impl EpochTicker {
 ///
 /// `PolicyModule` is `Send + Sync`: one module can serve instances on several threads.
 pub struct PolicyModule {
-    pre: WasmtimeEngineProviderPre,
+    pre: Arc<EnginePre>,
     metadata: Option<PolicyMetadata>,
     allowed_resources: Arc<BTreeSet<(String, String)>>,
     allow_mutations: bool,
-    deadlines: Option<EpochDeadlines>,
+    limits: Limits,
     ticker: Option<Arc<EpochTicker>>,
 }
 
@@ -91,7 +98,7 @@ impl std::fmt::Debug for PolicyModule {
             .field("metadata", &self.metadata)
             .field("allowed_resources", &self.allowed_resources)
             .field("allow_mutations", &self.allow_mutations)
-            .field("deadlines", &self.deadlines)
+            .field("limits", &self.limits)
             .finish_non_exhaustive()
     }
 }
@@ -116,37 +123,37 @@ impl PolicyModule {
         if options.timeout.is_some() {
             config.epoch_interruption(true);
         }
+        if let Some(slots) = options.instance_pool {
+            let mut pool = wasmtime::PoolingAllocationConfig::default();
+            pool.total_core_instances(slots)
+                .total_memories(slots)
+                .total_tables(slots)
+                .table_elements(100_000);
+            if let Some(max) = options.max_memory_bytes {
+                pool.max_memory_size(max);
+            }
+            config.allocation_strategy(wasmtime::InstanceAllocationStrategy::Pooling(pool));
+        }
         let engine =
-            wasmtime::Engine::new(&config).map_err(|e| HostError::Compile(e.to_string()))?;
+            wasmtime::Engine::new(&config).map_err(|e| HostError::Compile(format!("{e:#}")))?;
         let module = wasmtime::Module::new(&engine, wasm)
             .map_err(|e| HostError::Compile(format!("{e:#}")))?;
 
-        let mut builder = WasmtimeEngineProviderBuilder::new()
-            .engine(engine.clone())
-            .module(module);
-        if let Some(max_memory_size) = options.max_memory_bytes {
-            builder = builder.enable_resource_limits(ResourceLimits {
-                max_memory_size: Some(max_memory_size),
-                max_table_elements: None,
-            });
-        }
-        let pre = builder
-            .build_pre()
-            .map_err(|e| HostError::Instantiate(format!("{e:#}")))?;
-
-        let (deadlines, ticker) = match options.timeout {
+        let (deadline_ticks, ticker) = match options.timeout {
             Some(timeout) => {
                 let ticks = u64::try_from(timeout.as_millis().div_ceil(EPOCH_TICK.as_millis()))
                     .unwrap_or(u64::MAX)
                     .max(1);
-                let deadlines = EpochDeadlines {
-                    wapc_init: ticks,
-                    wapc_func: ticks,
-                };
-                (Some(deadlines), Some(EpochTicker::start(engine)?))
+                (Some(ticks), Some(EpochTicker::start(engine.clone())?))
             }
             None => (None, None),
         };
+        let limits = Limits {
+            max_memory_bytes: options.max_memory_bytes,
+            deadline_ticks,
+        };
+        let pre = EnginePre::new(&engine, &module, limits)
+            .map_err(|e| HostError::Instantiate(format!("{e:#}")))?;
 
         let allowed_resources = options.allowed_resources.unwrap_or_else(|| {
             metadata
@@ -159,11 +166,11 @@ impl PolicyModule {
             .unwrap_or_else(|| metadata.as_ref().is_none_or(|m| m.mutating));
 
         Ok(Self {
-            pre,
+            pre: Arc::new(pre),
             metadata,
             allowed_resources: Arc::new(allowed_resources),
             allow_mutations,
-            deadlines,
+            limits,
             ticker,
         })
     }
@@ -204,10 +211,8 @@ impl PolicyModule {
     /// # Errors
     /// [`HostError::Instantiate`] when instantiation or the guest's initialization fails.
     pub fn instance(&self, cluster: Arc<ClusterState>) -> Result<PolicyInstance> {
-        let provider = self
-            .pre
-            .rehydrate(self.deadlines)
-            .map_err(|e| HostError::Instantiate(format!("{e:#}")))?;
+        let usage = Arc::new(Mutex::new(Usage::default()));
+        let provider = self.pre.provider(Arc::clone(&usage));
         let context = Arc::new(CallbackContext::new(
             Arc::clone(&self.allowed_resources),
             cluster,
@@ -227,6 +232,7 @@ impl PolicyModule {
         Ok(PolicyInstance {
             host,
             context,
+            usage,
             _ticker: self.ticker.clone(),
         })
     }
@@ -237,6 +243,7 @@ impl PolicyModule {
 pub struct PolicyInstance {
     host: wapc::WapcHost,
     context: Arc<CallbackContext>,
+    usage: Arc<Mutex<Usage>>,
     /// Keeps the epoch advancing while the instance lives, even if its module is dropped.
     _ticker: Option<Arc<EpochTicker>>,
 }
@@ -315,6 +322,40 @@ impl PolicyInstance {
             })?;
         let answer = self.call("validate", &payload)?;
         parse_answer("validate", &answer)
+    }
+
+    /// Like [`PolicyInstance::validate`], but failing closed: a policy that traps, runs out of
+    /// time or exhausts its memory limit rejects the request (code 500, the message saying what
+    /// stopped it), as an admission server must not let through what its policy could not decide.
+    ///
+    /// # Errors
+    /// As [`PolicyInstance::validate`] for everything but a failed call into the guest.
+    pub fn validate_fail_closed(
+        &self,
+        request: &Value,
+        settings: &Value,
+    ) -> Result<ValidationResponse> {
+        match self.validate(request, settings) {
+            Err(HostError::GuestCall { message, .. }) => Ok(ValidationResponse {
+                accepted: false,
+                message: Some(format!(
+                    "the policy could not evaluate the request: {message}"
+                )),
+                code: Some(500),
+                ..ValidationResponse::default()
+            }),
+            other => other,
+        }
+    }
+
+    /// The size of the instance's linear memory after its last call (or its initialization), in
+    /// bytes: what the instance holds while it lives.
+    #[must_use]
+    pub fn memory_bytes(&self) -> usize {
+        self.usage
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .memory_bytes
     }
 
     /// Takes the `tracing/log` events the policy sent since the last call of this method (each a

@@ -360,6 +360,52 @@ fn memory_limit_applies() {
 }
 
 #[test]
+fn an_exhausted_memory_limit_is_named_and_the_size_is_reported() {
+    let options = |pool| HostOptions {
+        max_memory_bytes: Some(64 * 1024 * 1024),
+        instance_pool: pool,
+        ..HostOptions::default()
+    };
+    for pool in [None, Some(4)] {
+        let policy = module(options(pool)).instance(cluster()).expect("instance");
+        assert_eq!(
+            policy.memory_bytes(),
+            2 * 64 * 1024,
+            "two pages, pool {pool:?}"
+        );
+        let err = policy.call("grow", b"").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("the policy exhausted its memory limit of 64 MiB"),
+            "{err}"
+        );
+        assert_eq!(policy.memory_bytes(), 2 * 64 * 1024, "growth was refused");
+    }
+    let unlimited = module(HostOptions {
+        max_memory_bytes: None,
+        ..HostOptions::default()
+    });
+    let policy = unlimited.instance(cluster()).expect("instance");
+    policy.call("grow", b"").expect("grows");
+    assert_eq!(policy.memory_bytes(), (2 + 2048) * 64 * 1024);
+}
+
+#[test]
+fn a_pool_serves_as_many_live_instances_as_it_has_slots() {
+    let module = module(HostOptions {
+        instance_pool: Some(2),
+        ..HostOptions::default()
+    });
+    let first = module.instance(cluster()).expect("slot 1");
+    let second = module.instance(cluster()).expect("slot 2");
+    assert!(module.instance(cluster()).is_err(), "no third slot");
+    drop(first);
+    let third = module.instance(cluster()).expect("a freed slot");
+    assert_eq!(third.protocol_version().expect("version"), "v1");
+    assert_eq!(second.protocol_version().expect("version"), "v1");
+}
+
+#[test]
 fn invalid_modules_are_rejected() {
     let err = PolicyModule::from_bytes(b"not wasm", HostOptions::default()).unwrap_err();
     assert!(matches!(err, HostError::InvalidWasm(_)), "{err}");

@@ -12,6 +12,8 @@
 ;;   spin               -> loops forever (for timeouts)
 ;;   trap               -> traps
 ;;   fail               -> fails with a guest error
+;;   grow               -> grows the memory by 2048 pages (128 MiB), trapping if it cannot, as an
+;;                         allocator that runs out of memory does
 (module
   (import "wapc" "__guest_request" (func $guest_request (param i32 i32)))
   (import "wapc" "__guest_response" (func $guest_response (param i32 i32)))
@@ -55,6 +57,11 @@
               (then (return (call $respond (i32.const 544) (i32.const 29))))
               (else (return (call $respond (i32.const 592) (i32.const 58)))))))
         (return (call $respond (i32.const 672) (i32.const 166)))))
+    ;; g: grow
+    (if (i32.eq (local.get $c) (i32.const 0x67))
+      (then
+        (if (i32.eq (memory.grow (i32.const 2048)) (i32.const -1)) (then unreachable))
+        (return (call $respond (i32.const 528) (i32.const 4)))))
     ;; e: echo
     (if (i32.eq (local.get $c) (i32.const 0x65))
       (then (return (call $respond (i32.const 1024) (local.get $req_len)))))

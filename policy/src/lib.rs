@@ -11,6 +11,8 @@ use priority_guard_sdk::decision::Labels;
 use priority_guard_sdk::{AdmissionRequestView, Outcome, Settings, messages, mutation};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
+use std::cell::RefCell;
+use std::rc::Rc;
 
 /// HTTP status of a refused request: the request is understood and refused, as Kubernetes reports a forbidden
 /// object.
@@ -86,8 +88,8 @@ fn decide_payload(
     let payload: Payload<'_> = serde_json::from_str(text)
         .map_err(|e| malformed(&format!("the payload is not a validation request: {e}")))?;
     let settings = match payload.settings {
-        None => Settings::default(),
-        Some(raw) => Settings::from_json_slice(raw.get().as_bytes())
+        None => Rc::new(Settings::default()),
+        Some(raw) => validated_settings(raw.get().as_bytes())
             .map_err(|e| (messages::invalid_settings(&e), CODE_BAD_REQUEST))?,
     };
     let request =
@@ -112,6 +114,26 @@ fn decide_payload(
             mutation::apply(&mut object, &patch).map_err(|e| malformed(&e))?;
             acceptance(Some(object))
         }
+    })
+}
+
+thread_local! {
+    /// The settings of the last request, as sent and as validated: policy-server sends the same settings with
+    /// every request, and validating them costs more than deciding.
+    static LAST_SETTINGS: RefCell<Option<(Vec<u8>, Rc<Settings>)>> = const { RefCell::new(None) };
+}
+
+/// Validated settings for their JSON text, validated once per distinct text in a row.
+fn validated_settings(json: &[u8]) -> Result<Rc<Settings>, priority_guard_sdk::SettingsError> {
+    LAST_SETTINGS.with(|last| {
+        if let Some((text, settings)) = &*last.borrow()
+            && text.as_slice() == json
+        {
+            return Ok(Rc::clone(settings));
+        }
+        let settings = Rc::new(Settings::from_json_slice(json)?);
+        *last.borrow_mut() = Some((json.to_vec(), Rc::clone(&settings)));
+        Ok(settings)
     })
 }
 
@@ -183,4 +205,35 @@ fn lookup_namespace_labels(namespace: &str) -> Result<Labels, String> {
     let object: NamespaceObject = serde_json::from_slice(&response)
         .map_err(|e| format!("the host returned an unreadable Namespace \"{namespace}\": {e}"))?;
     Ok(object.metadata.labels.unwrap_or_default())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn verdict(settings: &str) -> serde_json::Value {
+        let payload = format!(
+            r#"{{"request": {{"uid": "u", "kind": {{"group": "", "version": "v1", "kind": "Pod"}}, "operation": "CREATE", "namespace": "prod", "object": {{"spec": {{"priorityClassName": "dev-pc"}}}}}}, "settings": {settings}}}"#
+        );
+        let answer = validate_payload(payload.as_bytes(), |_| Ok(Labels::new()));
+        serde_json::from_slice(&answer).expect("JSON")
+    }
+
+    #[test]
+    fn settings_are_reused_only_for_the_same_text() {
+        let strict = r#"{"rules": [{"name": "p", "namespaces": ["prod"], "allowedPriorityClasses": ["prod-pc"]}]}"#;
+        let open = r#"{"rules": [{"name": "p", "namespaces": ["prod"]}]}"#;
+        let broken = r#"{"rules": [{"name": "p"}]}"#;
+        for _ in 0..2 {
+            assert_eq!(verdict(strict)["accepted"], false);
+            assert_eq!(verdict(strict)["code"], 403);
+            assert_eq!(verdict(open)["accepted"], true);
+            assert_eq!(verdict(broken)["code"], 400);
+            assert_eq!(
+                verdict(broken)["code"],
+                400,
+                "an invalid text is validated again"
+            );
+        }
+    }
 }

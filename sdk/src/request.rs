@@ -66,7 +66,7 @@ pub struct AdmissionRequestView<'a> {
     #[serde(borrow, default)]
     pub uid: Cow<'a, str>,
     /// The kind of the object.
-    #[serde(borrow)]
+    #[serde(borrow, deserialize_with = "map_only")]
     pub kind: GroupVersionKind<'a>,
     /// The subresource, if the request is for one (`status`, `scale`, ...).
     #[serde(borrow, default)]
@@ -89,7 +89,7 @@ impl<'a> AdmissionRequestView<'a> {
     /// Reads the fields the decision needs from the JSON of an AdmissionRequest.
     pub fn from_json(json: &'a str) -> Result<Self, RequestError> {
         let mut de = serde_json::Deserializer::from_str(json);
-        let view = serde_path_to_error::deserialize(&mut de)
+        let view = serde_path_to_error::deserialize(MapOnly(&mut de))
             .map_err(|e| RequestError::from_path(e, ""))?;
         de.end().map_err(|e| RequestError::Malformed {
             path: "its end".into(),
@@ -103,11 +103,11 @@ impl<'a> AdmissionRequestView<'a> {
         let object = self.object.ok_or(RequestError::Missing("object"))?;
         #[derive(Deserialize)]
         struct Root<'a> {
-            #[serde(borrow, default)]
+            #[serde(borrow, default, deserialize_with = "map_only")]
             metadata: Option<ObjectMeta<'a>>,
         }
         let mut de = serde_json::Deserializer::from_str(object.get());
-        let root: Root<'a> = serde_path_to_error::deserialize(&mut de)
+        let root: Root<'a> = serde_path_to_error::deserialize(MapOnly(&mut de))
             .map_err(|e| RequestError::from_path(e, "object"))?;
         Ok(root.metadata.unwrap_or_default())
     }
@@ -278,6 +278,76 @@ impl<'de: 'a, 'a> Visitor<'de> for Step<'_, '_, 'a> {
     }
 }
 
+/// Reads a struct only from a JSON object: derived structs also accept an array of their fields in order
+/// (`"metadata": ["web"]` would read as a name), which no Kubernetes object holds.
+fn map_only<'de, D: Deserializer<'de>, T: Deserialize<'de>>(d: D) -> Result<T, D::Error> {
+    T::deserialize(MapOnly(d))
+}
+
+/// A deserializer that reads structs as maps only (see [`map_only`]); everything else as the inner one.
+struct MapOnly<D>(D);
+
+macro_rules! forward {
+    ($($method:ident ( $($arg:ident : $ty:ty),* )),* $(,)?) => {
+        $(fn $method<V: Visitor<'de>>(self, $($arg: $ty,)* visitor: V) -> Result<V::Value, D::Error> {
+            self.0.$method($($arg,)* visitor)
+        })*
+    };
+}
+
+impl<'de, D: Deserializer<'de>> Deserializer<'de> for MapOnly<D> {
+    type Error = D::Error;
+
+    fn deserialize_struct<V: Visitor<'de>>(
+        self,
+        _name: &'static str,
+        _fields: &'static [&'static str],
+        visitor: V,
+    ) -> Result<V::Value, D::Error> {
+        self.0.deserialize_map(visitor)
+    }
+
+    fn deserialize_option<V: Visitor<'de>>(self, visitor: V) -> Result<V::Value, D::Error> {
+        self.0.deserialize_option(OptionOfMap(visitor))
+    }
+
+    forward! {
+        deserialize_any(), deserialize_bool(), deserialize_i8(), deserialize_i16(), deserialize_i32(),
+        deserialize_i64(), deserialize_u8(), deserialize_u16(), deserialize_u32(), deserialize_u64(),
+        deserialize_f32(), deserialize_f64(), deserialize_char(), deserialize_str(), deserialize_string(),
+        deserialize_bytes(), deserialize_byte_buf(), deserialize_unit(), deserialize_seq(),
+        deserialize_map(), deserialize_identifier(), deserialize_ignored_any(),
+        deserialize_unit_struct(name: &'static str),
+        deserialize_newtype_struct(name: &'static str),
+        deserialize_tuple(len: usize),
+        deserialize_tuple_struct(name: &'static str, len: usize),
+        deserialize_enum(name: &'static str, variants: &'static [&'static str]),
+    }
+}
+
+/// The visitor of an `Option<struct>`: its `Some` content is read as a map only.
+struct OptionOfMap<V>(V);
+
+impl<'de, V: Visitor<'de>> Visitor<'de> for OptionOfMap<V> {
+    type Value = V::Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.expecting(f)
+    }
+
+    fn visit_none<E: serde::de::Error>(self) -> Result<V::Value, E> {
+        self.0.visit_none()
+    }
+
+    fn visit_unit<E: serde::de::Error>(self) -> Result<V::Value, E> {
+        self.0.visit_unit()
+    }
+
+    fn visit_some<D2: Deserializer<'de>>(self, d: D2) -> Result<V::Value, D2::Error> {
+        self.0.visit_some(MapOnly(d))
+    }
+}
+
 /// A string borrowed from the input when it has no escapes, owned otherwise.
 struct CowStr<'a>(Cow<'a, str>);
 
@@ -418,6 +488,31 @@ mod tests {
         assert_eq!(view.kind.kind, "Pod");
         assert_eq!(view.namespace.as_deref(), Some("prod"));
         assert_eq!(view.object_meta().expect("meta").display_name(), "web-");
+    }
+
+    #[test]
+    fn structs_written_as_arrays_are_malformed() {
+        for json in [
+            r#"{"kind":["","v1","Pod"],"operation":"CREATE"}"#,
+            r#"["u",{"group":"","version":"v1","kind":"Pod"},null,"CREATE"]"#,
+        ] {
+            let err = AdmissionRequestView::from_json(json).expect_err(json);
+            assert!(err.to_string().contains("expected struct"), "{json}: {err}");
+        }
+        let view = AdmissionRequestView::from_json(
+            r#"{"kind":{"kind":"Pod"},"operation":"CREATE","object":{"metadata":["web"]}}"#,
+        )
+        .expect("readable");
+        let err = view.object_meta().expect_err("metadata is an array");
+        let RequestError::Malformed { path, .. } = &err else {
+            panic!("{err:?}");
+        };
+        assert_eq!(path, "object.metadata");
+        let view = AdmissionRequestView::from_json(
+            r#"{"kind":{"kind":"Pod"},"operation":"CREATE","object":[{"name":"web"}]}"#,
+        )
+        .expect("readable");
+        assert!(view.object_meta().is_err(), "an object that is an array");
     }
 
     #[test]
