@@ -6,6 +6,7 @@ mod annotate;
 mod check;
 mod input;
 mod run;
+mod scaffold;
 mod vap;
 
 use std::process::ExitCode;
@@ -31,6 +32,9 @@ enum Command {
     Vap(vap::VapArgs),
     /// Check manifests (files, directories, `-`) against the settings, as the policy would decide them.
     Check(check::CheckArgs),
+    /// Write the manifests that deploy the policy.
+    #[command(subcommand)]
+    Scaffold(scaffold::ScaffoldCommand),
 }
 
 fn main() -> ExitCode {
@@ -40,6 +44,7 @@ fn main() -> ExitCode {
         Command::Annotate(args) => annotate::annotate(&args),
         Command::Vap(args) => vap::vap(&args),
         Command::Check(args) => return check::check(&args),
+        Command::Scaffold(command) => scaffold::scaffold(&command),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
