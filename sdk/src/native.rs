@@ -491,6 +491,67 @@ mod tests {
         );
     }
 
+    fn custom_settings() -> Settings {
+        Settings::from_value(serde_json::json!({
+            "fallback": {"defaultPriorityClass": "low"},
+            "mutateWorkloadTemplates": true,
+            "customWorkloads": [
+                {"apiGroup": "argoproj.io", "apiVersion": "v1alpha1", "kind": "Rollout", "resource": "rollouts",
+                 "podSpecPath": "$.spec.template.spec"},
+                {"apiGroup": "batch.volcano.sh", "apiVersion": "v1alpha1", "kind": "Job", "resource": "jobs",
+                 "podSpecPath": "$.spec.tasks[*].template.spec"}
+            ]
+        }))
+        .expect("valid")
+    }
+
+    fn custom_resources(policy: &MatchResources) -> Vec<String> {
+        policy
+            .resource_rules
+            .iter()
+            .filter(|r| r.api_groups[0].contains('.'))
+            .map(|r| format!("{}/{}", r.api_groups[0], r.resources.join(",")))
+            .collect()
+    }
+
+    #[test]
+    fn custom_kinds_are_matched_and_list_paths_are_defaulted_from_1_35() {
+        for (minor, defaulted) in [
+            (36, vec!["argoproj.io/rollouts", "batch.volcano.sh/jobs"]),
+            (35, vec!["argoproj.io/rollouts", "batch.volcano.sh/jobs"]),
+            (34, vec!["argoproj.io/rollouts"]),
+        ] {
+            let options = Options {
+                kubernetes_version: KubernetesVersion { minor },
+                ..Options::default()
+            };
+            let generated = generate(&custom_settings(), &options);
+            let Document::ValidatingPolicy(vap) = &generated.documents[0] else {
+                panic!("first document is the ValidatingAdmissionPolicy");
+            };
+            assert_eq!(
+                custom_resources(&vap.spec.match_constraints),
+                ["argoproj.io/rollouts", "batch.volcano.sh/jobs"]
+            );
+            let Document::MutatingPolicy(map) = &generated.documents[2] else {
+                panic!("third document is the MutatingAdmissionPolicy");
+            };
+            assert_eq!(
+                custom_resources(&map.spec.match_constraints),
+                defaulted,
+                "1.{minor}"
+            );
+            let patch = &map.spec.mutations[0].json_patch.expression;
+            assert_eq!(patch.contains("lists.range"), minor >= 35, "1.{minor}");
+            assert_eq!(
+                generated.notes.iter().any(|n| n.contains("lists.range")),
+                minor < 35,
+                "1.{minor}: {:?}",
+                generated.notes
+            );
+        }
+    }
+
     #[test]
     fn resource_rules_group_kinds_by_api_group_and_operations() {
         let generated = generate(&settings(), &Options::default());
