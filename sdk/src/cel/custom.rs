@@ -167,10 +167,12 @@ pub(super) fn variables(
             customs,
             |c| {
                 let (present, spec) = select("w", &rest(c));
-                format!(
-                    "variables.podSpecItems.map(w, {present} && {})",
-                    fails(&spec, settings)
-                )
+                let fails = fails(&spec, settings);
+                if present == "true" {
+                    format!("variables.podSpecItems.map(w, {fails})")
+                } else {
+                    format!("variables.podSpecItems.map(w, {present} && {fails})")
+                }
             },
             "[]",
         ),
@@ -183,7 +185,11 @@ pub(super) fn variables(
                 customs,
                 |c| {
                     let (present, _) = select("w", &rest(c));
-                    format!("variables.podSpecItems.map(w, {present}).indexOf(true)")
+                    if present == "true" {
+                        "0".to_owned()
+                    } else {
+                        format!("variables.podSpecItems.map(w, {present}).indexOf(true)")
+                    }
                 },
                 "0"
             )
