@@ -8,7 +8,6 @@
 //! only. The tests check this evaluator against `jsonpath_lib`.
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
 use std::fmt;
 
 use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
@@ -207,8 +206,9 @@ pub(crate) fn validate(
     push: &mut impl FnMut(String, String),
 ) -> Vec<CustomWorkload> {
     let mut out = Vec::with_capacity(docs.len());
-    let mut first_use: BTreeMap<(&str, &str), usize> = BTreeMap::new();
-    let mut resources: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    // A handful of entries: earlier ones are found by a scan (a map costs policy.wasm more code than it saves).
+    let earlier =
+        |i: usize, same: &dyn Fn(&CustomWorkloadDoc) -> bool| docs[..i].iter().position(same);
     for (i, doc) in docs.iter().enumerate() {
         let at = format!("customWorkloads[{i}]");
         let mut ok = true;
@@ -264,7 +264,9 @@ pub(crate) fn validate(
                 ),
             );
             ok = false;
-        } else if let Some(first) = first_use.get(&(doc.api_group.as_str(), doc.kind.as_str())) {
+        } else if let Some(first) =
+            earlier(i, &|d| d.api_group == doc.api_group && d.kind == doc.kind)
+        {
             push(
                 format!("{at}.kind"),
                 format!(
@@ -273,8 +275,9 @@ pub(crate) fn validate(
                 ),
             );
             ok = false;
-        } else if let Some(first) = resources.get(&(doc.api_group.as_str(), doc.resource.as_str()))
-        {
+        } else if let Some(first) = earlier(i, &|d| {
+            d.api_group == doc.api_group && d.resource == doc.resource
+        }) {
             push(
                 format!("{at}.resource"),
                 format!(
@@ -284,10 +287,6 @@ pub(crate) fn validate(
             );
             ok = false;
         }
-        first_use.entry((&doc.api_group, &doc.kind)).or_insert(i);
-        resources
-            .entry((&doc.api_group, &doc.resource))
-            .or_insert(i);
         if let (true, Ok(path)) = (ok, path) {
             out.push(CustomWorkload {
                 group: doc.api_group.clone(),
