@@ -39,7 +39,7 @@ enum Command {
     Push(oci::PushArgs),
     /// Pull a policy from an OCI registry into a file.
     Pull(oci::PullArgs),
-    /// Generate files from the policy metadata.
+    /// Generate files from the policy metadata (`artifacthub`) or the settings (`policy`).
     #[command(subcommand)]
     Scaffold(scaffold::ScaffoldCommand),
     /// Measure a policy under the host of `run`: latency of `validate` per request, instantiation, memory, size.

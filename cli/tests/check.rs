@@ -551,3 +551,66 @@ fn manifests_get_the_outcomes_the_policy_gives_their_create_requests() {
     }
     assert!(compared >= 20, "only {compared} fixtures compared");
 }
+
+#[test]
+fn custom_workload_kinds_of_the_settings_are_checked() {
+    let manifests = r#"apiVersion: argoproj.io/v1alpha1
+kind: Rollout
+metadata: {name: web, namespace: prod}
+spec:
+  template:
+    spec: {priorityClassName: prod-pc, containers: [{name: app, image: app:1}]}
+---
+apiVersion: batch.volcano.sh/v1alpha1
+kind: Job
+metadata: {name: train, namespace: prod}
+spec:
+  tasks:
+    - name: master
+      template: {spec: {priorityClassName: prod-pc, containers: [{name: app, image: app:1}]}}
+    - name: worker
+      template: {spec: {priorityClassName: dev-pc, containers: [{name: app, image: app:1}]}}
+---
+apiVersion: example.com/v1
+kind: Rollout
+metadata: {name: other, namespace: prod}
+spec:
+  template:
+    spec: {priorityClassName: dev-pc}
+"#;
+    let output = check_in(
+        &fixtures(),
+        &[
+            "--settings",
+            "../../../fixtures/custom-workloads/settings.yaml",
+            "--format",
+            "json",
+            "-",
+        ],
+        Some(manifests),
+    );
+    assert_eq!(status(&output), 1, "{}", stderr(&output));
+    let results = json_results(&output);
+    let verdicts: Vec<(&str, &str)> = results
+        .iter()
+        .map(|r| {
+            (
+                r["apiVersion"].as_str().unwrap(),
+                r["verdict"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("argoproj.io/v1alpha1", "allowed"),
+            ("batch.volcano.sh/v1alpha1", "denied"),
+            // Not declared in the settings: not checked, as the policy does.
+            ("example.com/v1", "not-checked"),
+        ]
+    );
+    assert_eq!(
+        results[1]["message"],
+        r#"Job "train" in namespace "prod" uses PriorityClass "dev-pc" at $.spec.tasks[1].template.spec, which rule "production" does not allow (allowed: prod-batch-pc, prod-pc)"#
+    );
+}

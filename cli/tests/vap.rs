@@ -37,6 +37,8 @@ const GOLDEN: &[(&str, &str, Option<&str>)] = &[
     ),
     ("required", "1.36", None),
     ("templates", "1.36", None),
+    ("custom-workloads", "1.36", None),
+    ("custom-workloads", "1.34", Some("lists.range")),
 ];
 
 #[test]

@@ -9,7 +9,8 @@
 //! - Validations and messageExpressions are evaluated by the `cel` crate with the Kubernetes libraries of
 //!   `kube-cel` (which builds on cel 0.13). The MutatingAdmissionPolicy's JSONPatch expression constructs
 //!   `JSONPatch{...}` values, which cel 0.13 cannot evaluate; it is evaluated by cel 0.15 with a `JSONPatch`
-//!   struct type, given the variables computed with kube-cel. The patch is applied with `json-patch`.
+//!   struct type and the lists library (`lists.range`), given the variables computed with kube-cel. The patch is
+//!   applied with `json-patch`.
 //! - `failurePolicy: Fail`: any error denies the request, as the apiserver does.
 
 use std::collections::HashMap;
@@ -463,6 +464,13 @@ impl Bindings {
 fn json_patch_env() -> cel15::Env {
     use cel15::common::types::CelString;
     let mut env = cel15::Env::stdlib();
+    // `lists.range`, which the patch of a custom workload kind with `[*]` uses (Kubernetes 1.34's lists library).
+    #[allow(
+        clippy::expect_used,
+        reason = "a fresh environment has no lists library yet"
+    )]
+    env.add_extension(cel15::extensions::lists)
+        .expect("the lists library registers");
     let def = cel15::StructDef::new("JSONPatch".to_owned())
         .add_field_with_default("op".to_owned(), Box::new(CelString::from("")))
         .add_field_with_default("path".to_owned(), Box::new(CelString::from("")))

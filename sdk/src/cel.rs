@@ -12,11 +12,14 @@
 
 use std::collections::BTreeMap;
 
+use crate::custom::CustomWorkload;
 use crate::kinds::{KINDS, PodSpecKind, Segment};
 use crate::messages;
 use crate::pattern::ClassPattern;
 use crate::selector::{LabelSelector, Operator};
 use crate::settings::{ClassList, ClassPolicy, Settings};
+
+mod custom;
 
 /// A named CEL expression: an entry of a policy's `variables`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,6 +59,8 @@ pub struct ValidatingRules {
     pub variables: Vec<Variable>,
     /// One validation per rule and per way the rule can refuse.
     pub validations: Vec<Validation>,
+    /// The custom workload kinds checked (CREATE and UPDATE), besides `targets`.
+    pub custom_targets: Vec<CustomWorkload>,
 }
 
 /// The CEL for defaulting: what a MutatingAdmissionPolicy holds, when some rule has a default.
@@ -69,6 +74,11 @@ pub struct MutatingRules {
     pub json_patch: String,
     /// The rules (by name) whose default the patch applies.
     pub rules_with_default: Vec<String>,
+    /// The custom workload kinds defaulted (CREATE and UPDATE), besides `targets`.
+    pub custom_targets: Vec<CustomWorkload>,
+    /// Custom kinds left out because their path has `[*]` and the release cannot index lists
+    /// (see [`mutating_rules_with`]).
+    pub custom_left_out: Vec<CustomWorkload>,
 }
 
 /// Placeholders for the parts of a message that come from the request. Rule names and class patterns are
@@ -77,6 +87,9 @@ const KIND: char = '\u{1}';
 const NAME: char = '\u{2}';
 const NAMESPACE: char = '\u{3}';
 const CLASS: char = '\u{4}';
+/// Where the pod spec of a custom kind is, as [`messages::at_path`] writes it (` at $.spec.template.spec`), empty
+/// for built-in kinds.
+const AT: char = '\u{5}';
 
 /// A CEL string literal: double-quoted, or single-quoted when the text holds a double quote (messages do), so
 /// that the YAML around it stays readable.
@@ -118,6 +131,7 @@ fn message_expression(template: &str) -> String {
             NAME => "variables.objectName",
             NAMESPACE => "request.namespace",
             CLASS => "variables.priorityClassName",
+            AT => "variables.podSpecAt",
             c => {
                 literal.push(c);
                 continue;
@@ -219,8 +233,16 @@ fn selector_expression(selector: &LabelSelector) -> String {
 }
 
 /// Whether `variables.priorityClassName` matches one of the patterns.
+#[cfg(test)]
 fn patterns_expression<'a>(patterns: impl IntoIterator<Item = &'a ClassPattern>) -> String {
-    let class = "variables.priorityClassName";
+    patterns_expression_for(patterns, "variables.priorityClassName")
+}
+
+/// Whether the class `class` (a CEL expression) matches one of the patterns.
+fn patterns_expression_for<'a>(
+    patterns: impl IntoIterator<Item = &'a ClassPattern>,
+    class: &str,
+) -> String {
     let (mut exact, mut prefixes) = (Vec::new(), Vec::new());
     for p in patterns {
         if p.is_wildcard() {
@@ -247,11 +269,16 @@ fn patterns_expression<'a>(patterns: impl IntoIterator<Item = &'a ClassPattern>)
 
 /// Whether `variables.priorityClassName` is allowed by the list, or `None` when every class is.
 fn allowed_expression(classes: &ClassList) -> Option<String> {
+    allowed_expression_for(classes, "variables.priorityClassName")
+}
+
+/// Whether the class `class` (a CEL expression) is allowed by the list, or `None` when every class is.
+fn allowed_expression_for(classes: &ClassList, class: &str) -> Option<String> {
     match classes {
         ClassList::Any => None,
-        ClassList::Allowed(patterns) => Some(patterns_expression(patterns)),
+        ClassList::Allowed(patterns) => Some(patterns_expression_for(patterns, class)),
         ClassList::Denied(patterns) => {
-            let matched = patterns_expression(patterns);
+            let matched = patterns_expression_for(patterns, class);
             Some(if matched == "false" {
                 "true".to_owned()
             } else {
@@ -272,7 +299,11 @@ fn rules(settings: &Settings) -> Vec<(&str, &ClassPolicy)> {
 }
 
 /// The variables that find the pod spec, the class, the object's name and the rule, shared by both policies.
-fn common_variables(settings: &Settings, kinds: &[&'static PodSpecKind]) -> Vec<Variable> {
+fn common_variables(
+    settings: &Settings,
+    kinds: &[&'static PodSpecKind],
+    customs: &[&CustomWorkload],
+) -> Vec<Variable> {
     let groups = kinds_by_path(kinds);
     let mut variables = vec![
         Variable {
@@ -344,13 +375,15 @@ fn common_variables(settings: &Settings, kinds: &[&'static PodSpecKind]) -> Vec<
             string_list(names)
         ),
     });
+    custom::variables(settings, customs, &mut variables);
     variables
 }
 
 /// The ValidatingAdmissionPolicy's CEL for these settings.
 pub fn validating_rules(settings: &Settings) -> ValidatingRules {
     let kinds: Vec<&'static PodSpecKind> = KINDS.iter().collect();
-    let mut variables = common_variables(settings, &kinds);
+    let customs: Vec<&CustomWorkload> = settings.custom_workloads.iter().collect();
+    let mut variables = common_variables(settings, &kinds, &customs);
     variables.push(Variable {
         name: "objectName",
         expression: "has(object.metadata) && has(object.metadata.name) && object.metadata.name != \"\" ? object.metadata.name :\nhas(object.metadata) && has(object.metadata.generateName) ? object.metadata.generateName :\n\"\"".to_owned(),
@@ -360,6 +393,12 @@ pub fn validating_rules(settings: &Settings) -> ValidatingRules {
     let name = NAME.to_string();
     let namespace = NAMESPACE.to_string();
     let class = CLASS.to_string();
+    // With custom kinds the messages name the pod spec (`variables.podSpecAt`, empty for the built-in kinds).
+    let at = if customs.is_empty() {
+        String::new()
+    } else {
+        AT.to_string()
+    };
     for (rule, policy) in rules(settings) {
         let is_rule = format!("variables.rule != {}", string_literal(rule));
         if let Some(allowed) = allowed_expression(&policy.classes) {
@@ -367,11 +406,12 @@ pub fn validating_rules(settings: &Settings) -> ValidatingRules {
                 expression: format!(
                     "{is_rule} || variables.priorityClassName == \"\" ||\n{allowed}"
                 ),
-                message_expression: message_expression(&messages::class_not_allowed(
+                message_expression: message_expression(&messages::class_not_allowed_where(
                     &kind,
                     &name,
                     &namespace,
                     &class,
+                    &at,
                     rule,
                     &policy.classes,
                 )),
@@ -381,10 +421,11 @@ pub fn validating_rules(settings: &Settings) -> ValidatingRules {
         if policy.require_priority_class && policy.default_priority_class.is_none() {
             validations.push(Validation {
                 expression: format!("{is_rule} || variables.priorityClassName != \"\""),
-                message_expression: message_expression(&messages::class_required(
+                message_expression: message_expression(&messages::class_required_where(
                     &kind,
                     &name,
                     &namespace,
+                    &at,
                     rule,
                     &policy.classes,
                 )),
@@ -402,11 +443,18 @@ pub fn validating_rules(settings: &Settings) -> ValidatingRules {
             .collect(),
         variables,
         validations,
+        custom_targets: settings.custom_workloads.clone(),
     }
 }
 
 /// The MutatingAdmissionPolicy's CEL for these settings, or `None` when no rule has a default.
 pub fn mutating_rules(settings: &Settings) -> Option<MutatingRules> {
+    mutating_rules_with(settings, true)
+}
+
+/// As [`mutating_rules`]; without `list_indexes` (releases whose new expressions cannot use `lists.range`, i.e.
+/// before 1.35), custom kinds whose path has `[*]` are left out of the policy (`custom_left_out`).
+pub fn mutating_rules_with(settings: &Settings, list_indexes: bool) -> Option<MutatingRules> {
     let rules = rules(settings);
     let rules_with_default: Vec<String> = rules
         .iter()
@@ -420,18 +468,37 @@ pub fn mutating_rules(settings: &Settings) -> Option<MutatingRules> {
         .iter()
         .filter(|k| k.is_pod() || settings.mutate_workload_templates)
         .collect();
-    let mut variables = common_variables(settings, &kinds);
+    let (customs, custom_left_out): (Vec<&CustomWorkload>, Vec<&CustomWorkload>) =
+        if settings.mutate_workload_templates {
+            settings
+                .custom_workloads
+                .iter()
+                .partition(|c| list_indexes || custom::pointer(c).is_some())
+        } else {
+            (Vec::new(), Vec::new())
+        };
+    let mut variables = common_variables(settings, &kinds, &customs);
     let groups = kinds_by_path(&kinds);
+    let builtin_path = by_kind(
+        &groups,
+        |path| {
+            let pointer: String = path.iter().map(|s| format!("/{s}")).collect();
+            string_literal(&pointer)
+        },
+        "\"\"",
+    );
+    let mut custom_paths = String::new();
+    for (i, c) in customs.iter().enumerate() {
+        if let Some(pointer) = custom::pointer(c) {
+            custom_paths.push_str(&format!(
+                "variables.customWorkload == {i} ? {} :\n",
+                string_literal(&pointer)
+            ));
+        }
+    }
     variables.push(Variable {
         name: "podSpecPath",
-        expression: by_kind(
-            &groups,
-            |path| {
-                let pointer: String = path.iter().map(|s| format!("/{s}")).collect();
-                string_literal(&pointer)
-            },
-            "\"\"",
-        ),
+        expression: format!("{custom_paths}{builtin_path}"),
     });
     let mut defaults: Vec<&str> = rules
         .iter()
@@ -451,6 +518,7 @@ pub fn mutating_rules(settings: &Settings) -> Option<MutatingRules> {
         r#"(has(variables.podSpec.preemptionPolicy) ? [JSONPatch{op: "remove", path: variables.podSpecPath + "/preemptionPolicy"}] : [])"#,
     ]
     .join("\n");
+    let json_patch = custom::json_patch(settings, &customs, &json_patch);
     Some(MutatingRules {
         targets: kinds
             .iter()
@@ -462,6 +530,8 @@ pub fn mutating_rules(settings: &Settings) -> Option<MutatingRules> {
         variables,
         json_patch,
         rules_with_default,
+        custom_targets: customs.into_iter().cloned().collect(),
+        custom_left_out: custom_left_out.into_iter().cloned().collect(),
     })
 }
 

@@ -2,6 +2,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::custom::CustomWorkload;
 use crate::kinds::{self, PodSpecKind};
 use crate::messages;
 use crate::mutation::{self, PatchOp};
@@ -102,14 +103,21 @@ pub fn decide(
         rule: None,
         reason: AcceptReason::NotChecked,
     });
-    let Some(kind) = kinds::lookup(&request.kind.group, &request.kind.kind) else {
-        return not_checked;
+    let builtin = kinds::lookup(&request.kind.group, &request.kind.kind);
+    let custom = match builtin {
+        Some(_) => None,
+        None => settings.custom_workload(&request.kind.group, &request.kind.kind),
+    };
+    let checks_operation = match (builtin, custom) {
+        (Some(kind), _) => kind.checks_operation(&request.operation),
+        (None, Some(_)) => CustomWorkload::checks_operation(&request.operation),
+        (None, None) => return not_checked,
     };
     if request
         .sub_resource
         .as_deref()
         .is_some_and(|s| !s.is_empty())
-        || !kind.checks_operation(&request.operation)
+        || !checks_operation
     {
         return not_checked;
     }
@@ -120,7 +128,24 @@ pub fn decide(
         (_, Some(ns)) if !ns.is_empty() => ns,
         _ => return Err(RequestError::Missing("namespace").into()),
     };
-    let specs = pod_specs(object, kind.pod_spec_path)?;
+    let (kind_name, writes_default, specs) = match (builtin, custom) {
+        (Some(kind), _) => (
+            kind.kind,
+            writes_default(kind, settings),
+            pod_specs(object, kind.pod_spec_path)?,
+        ),
+        (None, Some(custom)) => (
+            custom.kind.as_str(),
+            settings.mutate_workload_templates,
+            crate::custom::pod_specs(object, &custom.path)?,
+        ),
+        (None, None) => return not_checked,
+    };
+    // Custom kinds may hold several pod specs: their messages say which one.
+    let at = |found: &crate::request::FoundPodSpec<'_>| match custom {
+        Some(_) => crate::custom::display_pointer(&found.pointer),
+        None => String::new(),
+    };
     if specs.is_empty() {
         return Ok(Outcome::Accept {
             rule: None,
@@ -152,18 +177,19 @@ pub fn decide(
                     reason: RejectReason::ClassNotAllowed {
                         class: class.to_owned(),
                     },
-                    message: messages::class_not_allowed(
-                        kind.kind,
+                    message: messages::class_not_allowed_at(
+                        kind_name,
                         name,
                         namespace,
                         class,
+                        &at(found),
                         rule,
                         &policy.classes,
                     ),
                 });
             }
             None => match &policy.default_priority_class {
-                Some(default) if writes_default(kind, settings) => {
+                Some(default) if writes_default => {
                     patch.extend(mutation::set_class(found, default));
                     applied_default = Some(default.clone());
                 }
@@ -172,10 +198,11 @@ pub fn decide(
                     return Ok(Outcome::Reject {
                         rule: rule.to_owned(),
                         reason: RejectReason::ClassRequired,
-                        message: messages::class_required(
-                            kind.kind,
+                        message: messages::class_required_at(
+                            kind_name,
                             name,
                             namespace,
+                            &at(found),
                             rule,
                             &policy.classes,
                         ),

@@ -14,6 +14,7 @@
 //! `wasm32-unknown-unknown` (the browser playground), and every engine decides the same way.
 
 pub mod cel;
+pub mod custom;
 pub mod decision;
 pub mod kinds;
 pub mod manifest;

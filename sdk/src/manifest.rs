@@ -7,7 +7,8 @@
 //! [`decide`], the function the policy calls.
 //!
 //! The namespace is the object's `metadata.namespace`, else the caller's default namespace (as `kubectl -n`).
-//! Kinds that [`kinds::lookup`] does not know are not checked, as the policy accepts them untouched.
+//! Kinds that [`kinds::lookup`] does not know are not checked, as the policy accepts them untouched, unless they are
+//! custom workload kinds of the settings handed to the `_with` constructors or to [`decide_manifest`].
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
@@ -16,8 +17,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::custom::CustomWorkload;
 use crate::decision::{DecisionError, Labels, Outcome, decide};
-use crate::kinds::{self, PodSpecKind};
+use crate::kinds;
 use crate::request::AdmissionRequestView;
 use crate::settings::{FALLBACK_RULE_NAME, Settings};
 
@@ -166,14 +168,33 @@ impl ManifestRequest {
     /// Reads which object `object` is and writes the AdmissionRequest of its CREATE in `default_namespace`
     /// (used when the object has no `metadata.namespace`).
     pub fn from_object(object: &Value, default_namespace: &str) -> Result<Self, ManifestError> {
+        Self::from_object_with(object, default_namespace, &[])
+    }
+
+    /// As [`ManifestRequest::from_object`], also writing requests for the custom workload kinds `custom` (those
+    /// of [`Settings::custom_workloads`]).
+    pub fn from_object_with(
+        object: &Value,
+        default_namespace: &str,
+        custom: &[CustomWorkload],
+    ) -> Result<Self, ManifestError> {
         // Serializing a `serde_json::Value` cannot fail.
         let json = serde_json::to_string(object).unwrap_or_default();
-        Self::from_json(&json, default_namespace)
+        Self::from_json_with(&json, default_namespace, custom)
     }
 
     /// As [`ManifestRequest::from_object`], from the object's JSON text (which becomes the request's object
     /// as it is, without being parsed into a tree).
     pub fn from_json(object: &str, default_namespace: &str) -> Result<Self, ManifestError> {
+        Self::from_json_with(object, default_namespace, &[])
+    }
+
+    /// As [`ManifestRequest::from_json`], also writing requests for the custom workload kinds `custom`.
+    pub fn from_json_with(
+        object: &str,
+        default_namespace: &str,
+        custom: &[CustomWorkload],
+    ) -> Result<Self, ManifestError> {
         let what = type_name(object);
         if what != "an object" {
             return Err(ManifestError::NotAnObject(what));
@@ -207,7 +228,14 @@ impl ManifestRequest {
             namespace: namespace.clone().into_owned(),
         };
         let (group, version) = split_api_version(&api_version);
-        let Some(checked) = kinds::lookup(group, &kind) else {
+        let checked = match kinds::lookup(group, &kind) {
+            Some(builtin) => Some((builtin.group, builtin.kind, builtin.resource)),
+            None => custom
+                .iter()
+                .find(|c| c.group == group && c.kind == kind)
+                .map(|c| (c.group.as_str(), c.kind.as_str(), c.resource.as_str())),
+        };
+        let Some(checked) = checked else {
             return Ok(Self {
                 subject,
                 request: None,
@@ -240,7 +268,7 @@ impl ManifestRequest {
 
 /// The request JSON: its fields, then the object's text as it is.
 fn request_json(
-    kind: &PodSpecKind,
+    (group, kind, resource): (&str, &str, &str),
     version: &str,
     namespace: &str,
     name: Option<&str>,
@@ -249,14 +277,14 @@ fn request_json(
     let doc = RequestDoc {
         uid: REQUEST_UID,
         kind: Gvk {
-            group: kind.group,
+            group,
             version,
-            kind: kind.kind,
+            kind,
         },
         resource: Gvr {
-            group: kind.group,
+            group,
             version,
-            resource: kind.resource,
+            resource,
         },
         operation: "CREATE",
         namespace,
@@ -280,7 +308,8 @@ pub fn decide_manifest(
     default_namespace: &str,
     namespace_labels: impl FnMut(&str) -> Result<Labels, String>,
 ) -> Result<(ManifestSubject, Result<Outcome, DecisionError>), ManifestError> {
-    let request = ManifestRequest::from_object(object, default_namespace)?;
+    let request =
+        ManifestRequest::from_object_with(object, default_namespace, &settings.custom_workloads)?;
     let outcome = request.decide(settings, namespace_labels);
     Ok((request.subject, outcome))
 }

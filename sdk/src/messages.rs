@@ -79,6 +79,75 @@ pub fn class_required(
     )
 }
 
+/// Where a pod spec of a custom workload kind is, as messages insert it: ` at $.spec.workers[1].template.spec`;
+/// empty for the built-in kinds, whose messages name no path.
+pub fn at_path(path: &str) -> String {
+    if path.is_empty() {
+        String::new()
+    } else {
+        format!(" at {path}")
+    }
+}
+
+/// [`class_not_allowed`] naming the pod spec that uses the class (`path`, empty for the built-in kinds):
+/// `Rollout "web" in namespace "prod" uses PriorityClass "dev-pc" at $.spec.template.spec, which rule ...`.
+pub fn class_not_allowed_at(
+    kind: &str,
+    name: &str,
+    namespace: &str,
+    class: &str,
+    path: &str,
+    rule: &str,
+    classes: &ClassList,
+) -> String {
+    class_not_allowed_where(kind, name, namespace, class, &at_path(path), rule, classes)
+}
+
+/// [`class_not_allowed_at`] with the text [`at_path`] makes of the path (what the CEL computes).
+pub fn class_not_allowed_where(
+    kind: &str,
+    name: &str,
+    namespace: &str,
+    class: &str,
+    at: &str,
+    rule: &str,
+    classes: &ClassList,
+) -> String {
+    format!(
+        "{} uses PriorityClass \"{class}\"{at}{}",
+        subject(kind, name, namespace),
+        not_allowed_suffix(rule, classes)
+    )
+}
+
+/// [`class_required`] naming the pod spec that names no class (`path`, empty for the built-in kinds).
+pub fn class_required_at(
+    kind: &str,
+    name: &str,
+    namespace: &str,
+    path: &str,
+    rule: &str,
+    classes: &ClassList,
+) -> String {
+    class_required_where(kind, name, namespace, &at_path(path), rule, classes)
+}
+
+/// [`class_required_at`] with the text [`at_path`] makes of the path (what the CEL computes).
+pub fn class_required_where(
+    kind: &str,
+    name: &str,
+    namespace: &str,
+    at: &str,
+    rule: &str,
+    classes: &ClassList,
+) -> String {
+    format!(
+        "{} names no PriorityClass{at}{}",
+        subject(kind, name, namespace),
+        required_suffix(rule, classes).trim_start_matches(" names no PriorityClass")
+    )
+}
+
 /// The fixed text a ValidatingAdmissionPolicy shows if its `messageExpression` for a refused class cannot be
 /// evaluated: `the PriorityClass is not allowed by rule "production" (allowed: prod-pc)`.
 pub fn class_not_allowed_by_rule(rule: &str, classes: &ClassList) -> String {
@@ -138,6 +207,30 @@ mod tests {
         assert_eq!(
             class_list(&ClassList::Allowed(BTreeSet::new())),
             "allowed: none"
+        );
+    }
+
+    #[test]
+    fn messages_without_a_path_are_the_built_in_ones() {
+        let classes = ClassList::Allowed(list(&["prod-pc"]));
+        assert_eq!(
+            class_not_allowed_at("Pod", "web", "prod", "dev-pc", "", "production", &classes),
+            class_not_allowed("Pod", "web", "prod", "dev-pc", "production", &classes)
+        );
+        assert_eq!(
+            class_required_at("Job", "web", "prod", "", "production", &classes),
+            class_required("Job", "web", "prod", "production", &classes)
+        );
+        assert_eq!(
+            class_required_at(
+                "Rollout",
+                "web",
+                "prod",
+                "$.spec.template.spec",
+                "production",
+                &classes
+            ),
+            r#"Rollout "web" in namespace "prod" names no PriorityClass at $.spec.template.spec, which rule "production" requires (allowed: prod-pc)"#
         );
     }
 

@@ -9,6 +9,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::cel::{self, Target, Variable};
+use crate::custom::CustomWorkload;
 use crate::settings::Settings;
 
 /// The group of the admission policy kinds.
@@ -256,7 +257,7 @@ fn metadata(name: &str) -> Metadata {
     }
 }
 
-fn match_resources(targets: &[Target]) -> MatchResources {
+fn match_resources(targets: &[Target], custom: &[CustomWorkload]) -> MatchResources {
     // One entry per group and operation set, resources in the kind table's order.
     let mut rules: Vec<NamedRuleWithOperations> = Vec::new();
     for target in targets {
@@ -272,6 +273,23 @@ fn match_resources(targets: &[Target]) -> MatchResources {
                 api_versions: vec![target.kind.version.to_owned()],
                 operations,
                 resources: vec![target.kind.resource.to_owned()],
+                scope: "Namespaced",
+            }),
+        }
+    }
+    // The custom kinds after the built-in ones: one entry per group and version, resources in the settings' order.
+    for workload in custom {
+        match rules.iter_mut().find(|r| {
+            r.api_groups == [workload.group.clone()]
+                && r.api_versions == [workload.version.clone()]
+                && r.operations == ["CREATE", "UPDATE"]
+        }) {
+            Some(rule) => rule.resources.push(workload.resource.clone()),
+            None => rules.push(NamedRuleWithOperations {
+                api_groups: vec![workload.group.clone()],
+                api_versions: vec![workload.version.clone()],
+                operations: vec!["CREATE".to_owned(), "UPDATE".to_owned()],
+                resources: vec![workload.resource.clone()],
                 scope: "Namespaced",
             }),
         }
@@ -303,7 +321,7 @@ pub fn generate(settings: &Settings, options: &Options) -> Generated {
             metadata: metadata(name),
             spec: ValidatingAdmissionPolicySpec {
                 failure_policy: "Fail",
-                match_constraints: match_resources(&validating.targets),
+                match_constraints: match_resources(&validating.targets, &validating.custom_targets),
                 variables: variables(validating.variables),
                 validations: validating
                     .validations
@@ -328,7 +346,9 @@ pub fn generate(settings: &Settings, options: &Options) -> Generated {
         }),
     ];
     let mut notes = Vec::new();
-    if let Some(mutating) = cel::mutating_rules(settings) {
+    // `lists.range`, which the patch of a custom kind with `[*]` needs, is usable in new expressions from 1.35.
+    let list_indexes = options.kubernetes_version.minor >= 35;
+    if let Some(mutating) = cel::mutating_rules_with(settings, list_indexes) {
         let rules = mutating.rules_with_default.join(", ");
         match options.kubernetes_version.mutating_policy_version() {
             None => notes.push(format!(
@@ -346,6 +366,20 @@ pub fn generate(settings: &Settings, options: &Options) -> Generated {
                         options.kubernetes_version
                     ));
                 }
+                if !mutating.custom_left_out.is_empty() {
+                    let kinds: Vec<String> = mutating
+                        .custom_left_out
+                        .iter()
+                        .map(|c| format!("{} {}", c.api_version(), c.kind))
+                        .collect();
+                    notes.push(format!(
+                        "the MutatingAdmissionPolicy for Kubernetes {} does not default the templates of {}: \
+                         writing into every item of a list needs lists.range, which new expressions may use from \
+                         1.35. They are still checked.",
+                        options.kubernetes_version,
+                        kinds.join(", ")
+                    ));
+                }
                 let api_version = format!("{API_GROUP}/{version}");
                 documents.push(Document::MutatingPolicy(Object {
                     api_version: api_version.clone(),
@@ -353,7 +387,10 @@ pub fn generate(settings: &Settings, options: &Options) -> Generated {
                     metadata: metadata(name),
                     spec: MutatingAdmissionPolicySpec {
                         failure_policy: "Fail",
-                        match_constraints: match_resources(&mutating.targets),
+                        match_constraints: match_resources(
+                            &mutating.targets,
+                            &mutating.custom_targets,
+                        ),
                         variables: variables(mutating.variables),
                         mutations: vec![Mutation {
                             patch_type: "JSONPatch",
@@ -452,6 +489,67 @@ mod tests {
             "{:?}",
             generated.notes
         );
+    }
+
+    fn custom_settings() -> Settings {
+        Settings::from_value(serde_json::json!({
+            "fallback": {"defaultPriorityClass": "low"},
+            "mutateWorkloadTemplates": true,
+            "customWorkloads": [
+                {"apiGroup": "argoproj.io", "apiVersion": "v1alpha1", "kind": "Rollout", "resource": "rollouts",
+                 "podSpecPath": "$.spec.template.spec"},
+                {"apiGroup": "batch.volcano.sh", "apiVersion": "v1alpha1", "kind": "Job", "resource": "jobs",
+                 "podSpecPath": "$.spec.tasks[*].template.spec"}
+            ]
+        }))
+        .expect("valid")
+    }
+
+    fn custom_resources(policy: &MatchResources) -> Vec<String> {
+        policy
+            .resource_rules
+            .iter()
+            .filter(|r| r.api_groups[0].contains('.'))
+            .map(|r| format!("{}/{}", r.api_groups[0], r.resources.join(",")))
+            .collect()
+    }
+
+    #[test]
+    fn custom_kinds_are_matched_and_list_paths_are_defaulted_from_1_35() {
+        for (minor, defaulted) in [
+            (36, vec!["argoproj.io/rollouts", "batch.volcano.sh/jobs"]),
+            (35, vec!["argoproj.io/rollouts", "batch.volcano.sh/jobs"]),
+            (34, vec!["argoproj.io/rollouts"]),
+        ] {
+            let options = Options {
+                kubernetes_version: KubernetesVersion { minor },
+                ..Options::default()
+            };
+            let generated = generate(&custom_settings(), &options);
+            let Document::ValidatingPolicy(vap) = &generated.documents[0] else {
+                panic!("first document is the ValidatingAdmissionPolicy");
+            };
+            assert_eq!(
+                custom_resources(&vap.spec.match_constraints),
+                ["argoproj.io/rollouts", "batch.volcano.sh/jobs"]
+            );
+            let Document::MutatingPolicy(map) = &generated.documents[2] else {
+                panic!("third document is the MutatingAdmissionPolicy");
+            };
+            assert_eq!(
+                custom_resources(&map.spec.match_constraints),
+                defaulted,
+                "1.{minor}"
+            );
+            let patch = &map.spec.mutations[0].json_patch.expression;
+            assert_eq!(patch.contains("lists.range"), minor >= 35, "1.{minor}");
+            assert_eq!(
+                generated.notes.iter().any(|n| n.contains("lists.range")),
+                minor < 35,
+                "1.{minor}: {:?}",
+                generated.notes
+            );
+        }
     }
 
     #[test]

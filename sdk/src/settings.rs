@@ -9,6 +9,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+use crate::custom::{CustomWorkload, CustomWorkloadDoc};
 use crate::pattern::ClassPattern;
 use crate::selector::{LabelSelector, LabelSelectorDoc};
 
@@ -31,6 +32,9 @@ pub struct SettingsDoc {
     /// Also write the default into the pod templates of workloads.
     #[serde(default)]
     pub mutate_workload_templates: bool,
+    /// CRDs that embed pod templates, checked like the built-in workloads.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub custom_workloads: Vec<CustomWorkloadDoc>,
 }
 
 /// A rule, or the fallback (which takes no name or selectors), as written by the user.
@@ -71,6 +75,8 @@ pub struct Settings {
     pub unset_priority_classes: BTreeSet<String>,
     /// Whether defaults are also written into workload pod templates.
     pub mutate_workload_templates: bool,
+    /// Custom workload kinds, in the order of the settings.
+    pub custom_workloads: Vec<CustomWorkload>,
 }
 
 /// A validated namespace rule.
@@ -288,12 +294,15 @@ impl Settings {
             class_policy(fallback, "fallback", &unset, &mut push)
         });
 
+        let custom_workloads = crate::custom::validate(&doc.custom_workloads, &mut push);
+
         if errors.is_empty() {
             Ok(Settings {
                 rules,
                 fallback,
                 unset_priority_classes: unset,
                 mutate_workload_templates: doc.mutate_workload_templates,
+                custom_workloads,
             })
         } else {
             Err(SettingsError { errors })
@@ -303,6 +312,13 @@ impl Settings {
     /// The rule's name and policy for the fallback, as the decision reports it.
     pub fn fallback_rule(&self) -> Option<(&str, &ClassPolicy)> {
         self.fallback.as_ref().map(|p| (FALLBACK_RULE_NAME, p))
+    }
+
+    /// The custom workload kind with this group and kind, whatever the version.
+    pub fn custom_workload(&self, group: &str, kind: &str) -> Option<&CustomWorkload> {
+        self.custom_workloads
+            .iter()
+            .find(|c| c.group == group && c.kind == kind)
     }
 
     /// Whether any rule can only be matched by looking at namespace labels.

@@ -245,7 +245,11 @@ impl<'s> Checker<'s> {
     /// One document as JSON text. Pods and workloads go straight to the sdk as text; everything else (other
     /// kinds, Lists, Namespaces, documents that are no object) is parsed into a value and looked at closely.
     fn add_json(&mut self, file: usize, line: usize, json: &str) {
-        match ManifestRequest::from_json(json, self.default_namespace) {
+        match ManifestRequest::from_json_with(
+            json,
+            self.default_namespace,
+            &self.settings.custom_workloads,
+        ) {
             Ok(request) if request.request.is_some() => self.add_request(file, line, Ok(request)),
             _ => match serde_json::from_str::<Value>(json) {
                 Ok(value) => self.add_value(file, line, value),
@@ -297,7 +301,11 @@ impl<'s> Checker<'s> {
                 return;
             }
         }
-        let request = ManifestRequest::from_object(object, self.default_namespace);
+        let request = ManifestRequest::from_object_with(
+            object,
+            self.default_namespace,
+            &self.settings.custom_workloads,
+        );
         self.add_request(file, line, request);
     }
 

@@ -199,9 +199,23 @@ fn maintainers(author: &str) -> Vec<Maintainer> {
         .collect()
 }
 
-/// A list of the metadata as the block of YAML Artifact Hub shows.
-fn yaml_block(value: &Value) -> Result<String> {
+/// A list of the metadata as the block of YAML Artifact Hub shows. Typed values keep their field order; a
+/// `serde_json::Value` would not (its key order depends on whether some crate in the build enables
+/// serde_json's `preserve_order`).
+fn yaml_block(value: &impl serde::Serialize) -> Result<String> {
     serde_yaml_ng::to_string(value).context("cannot write YAML")
+}
+
+/// An admission rule of the metadata, in the order `kwctl` writes its fields.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+struct Rule {
+    api_groups: Vec<String>,
+    api_versions: Vec<String>,
+    resources: Vec<String>,
+    operations: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    scope: Option<String>,
 }
 
 /// The package for `metadata`, created at `created_at`, with the UI questions if any.
@@ -242,19 +256,19 @@ fn package(
     let Some(rules) = &metadata.rules else {
         bail!("the metadata has no rules");
     };
+    let rules: Vec<Rule> = serde_json::from_value(rules.clone())
+        .context("the metadata's rules are not a list of admission rules")?;
     let mut package_annotations = BTreeMap::from([
         (
             "kubewarden/mutation".to_owned(),
             metadata.mutating.to_string(),
         ),
-        ("kubewarden/rules".to_owned(), yaml_block(rules)?),
+        ("kubewarden/rules".to_owned(), yaml_block(&rules)?),
     ]);
     if !metadata.context_aware_resources.is_empty() {
-        let resources = serde_json::to_value(&metadata.context_aware_resources)
-            .context("cannot write contextAwareResources")?;
         package_annotations.insert(
             "kubewarden/contextAwareResources".to_owned(),
-            yaml_block(&resources)?,
+            yaml_block(&metadata.context_aware_resources)?,
         );
     }
     if let Some(resources) = optional(RESOURCES)? {

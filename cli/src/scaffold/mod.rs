@@ -1,7 +1,8 @@
-//! `priority-guard scaffold`: files generated from the policy's own description, so that they cannot drift from
-//! it. One module per kind of file.
+//! `priority-guard scaffold`: files generated from the policy's own description and the settings, so that they
+//! cannot drift from them. One module per kind of file.
 
 mod artifacthub;
+pub(crate) mod policy;
 
 use anyhow::Result;
 
@@ -10,11 +11,15 @@ use anyhow::Result;
 pub(crate) enum ScaffoldCommand {
     /// The Artifact Hub package (`artifacthub-pkg.yml`) from `metadata.yml`, like `kwctl scaffold artifacthub`.
     Artifacthub(artifacthub::ArtifacthubArgs),
+    /// A ready Kubewarden ClusterAdmissionPolicy for the settings: rules for the built-in and custom workload
+    /// kinds, `mutating`, `contextAwareResources` and the settings.
+    Policy(policy::PolicyArgs),
 }
 
 /// Runs the command.
 pub(crate) fn scaffold(command: &ScaffoldCommand) -> Result<()> {
     match command {
         ScaffoldCommand::Artifacthub(args) => artifacthub::artifacthub(args),
+        ScaffoldCommand::Policy(args) => policy::policy(args),
     }
 }

@@ -113,6 +113,8 @@ struct Tally {
     mutated: usize,
     known: BTreeMap<&'static str, usize>,
     unexplained: Vec<String>,
+    /// Outcomes of the cases of custom kinds that the settings declare: allowed, mutated, denied.
+    custom: [usize; 3],
 }
 
 impl Tally {
@@ -324,7 +326,106 @@ fn random_settings(rng: &mut Rng) -> Value {
     if rng.chance(40) {
         settings["mutateWorkloadTemplates"] = json!(true);
     }
+    if rng.chance(60) {
+        let declared: Vec<Value> = CUSTOM_KINDS
+            .iter()
+            .filter(|_| rng.chance(70))
+            .map(|c| {
+                json!({"apiGroup": c.group, "apiVersion": c.version, "kind": c.kind,
+                       "resource": c.resource, "podSpecPath": c.path})
+            })
+            .collect();
+        settings["customWorkloads"] = json!(declared);
+    }
     settings
+}
+
+/// A custom workload kind of the random cases.
+struct CustomKind {
+    group: &'static str,
+    version: &'static str,
+    kind: &'static str,
+    resource: &'static str,
+    /// The `podSpecPath` of the settings.
+    path: &'static str,
+    /// The fields to the list the path's `[*]` runs over, or to the pod spec for a path without `[*]`.
+    list: &'static [&'static str],
+    /// The fields from a list item to its pod spec.
+    item: &'static [&'static str],
+}
+
+/// An Argo Rollout (one template), a Volcano Job (a template per task, and the kind name of the built-in Job)
+/// and a made-up CRD whose list items are pod specs themselves.
+const CUSTOM_KINDS: &[CustomKind] = &[
+    CustomKind {
+        group: "argoproj.io",
+        version: "v1alpha1",
+        kind: "Rollout",
+        resource: "rollouts",
+        path: "$.spec.template.spec",
+        list: &["spec", "template", "spec"],
+        item: &[],
+    },
+    CustomKind {
+        group: "batch.volcano.sh",
+        version: "v1alpha1",
+        kind: "Job",
+        resource: "jobs",
+        path: "$.spec.tasks[*].template.spec",
+        list: &["spec", "tasks"],
+        item: &["template", "spec"],
+    },
+    CustomKind {
+        group: "example.com",
+        version: "v1",
+        kind: "PodSet",
+        resource: "podsets",
+        path: "$.spec.pods[*]",
+        list: &["spec", "pods"],
+        item: &[],
+    },
+];
+
+/// The object of a custom kind: its pod specs at random, some list items without one.
+fn custom_object(rng: &mut Rng, custom: &CustomKind, namespace: &str, name: &str) -> Value {
+    let mut object = json!({
+        "apiVersion": format!("{}/{}", custom.group, custom.version),
+        "kind": custom.kind,
+        "metadata": {"namespace": namespace, "name": name},
+    });
+    if !rng.chance(95) {
+        return object;
+    }
+    let is_list = custom.path.contains("[*]");
+    let value = if is_list {
+        let items: Vec<Value> = (0..rng.below(4))
+            .map(|i| {
+                let mut item = json!({});
+                if custom.item.is_empty() {
+                    item = random_pod_spec(rng);
+                } else if rng.chance(85) {
+                    let mut at = &mut item;
+                    for step in custom.item {
+                        at = &mut at[*step];
+                    }
+                    *at = random_pod_spec(rng);
+                    item["name"] = json!(format!("task-{i}"));
+                } else {
+                    item["name"] = json!(format!("task-{i}"));
+                }
+                item
+            })
+            .collect();
+        Value::Array(items)
+    } else {
+        random_pod_spec(rng)
+    };
+    let mut at = &mut object;
+    for step in custom.list {
+        at = &mut at[*step];
+    }
+    *at = value;
+    object
 }
 
 /// (group, kind, resource, pod spec path); the last is a kind the policy does not check.
@@ -390,6 +491,9 @@ fn random_pod_spec(rng: &mut Rng) -> Value {
 }
 
 fn random_request(rng: &mut Rng, i: usize) -> Value {
+    if rng.chance(30) {
+        return random_custom_request(rng, i);
+    }
     let (group, kind, resource, path) = *rng.pick(KINDS);
     let namespace = *rng.pick(NAMESPACES);
     let mut object = json!({
@@ -456,6 +560,43 @@ fn random_request(rng: &mut Rng, i: usize) -> Value {
     request
 }
 
+/// A request for a custom kind (declared in the settings or not).
+fn random_custom_request(rng: &mut Rng, i: usize) -> Value {
+    let custom = rng.pick(CUSTOM_KINDS);
+    let namespace = *rng.pick(NAMESPACES);
+    let name = format!("web-{i}");
+    let object = custom_object(rng, custom, namespace, &name);
+    let operation = *rng.pick(&["CREATE", "CREATE", "CREATE", "UPDATE", "UPDATE", "DELETE"]);
+    let (group, version) = (custom.group, custom.version);
+    let mut request = json!({
+        "uid": format!("case-{i}"),
+        "kind": {"group": group, "version": version, "kind": custom.kind},
+        "resource": {"group": group, "version": version, "resource": custom.resource},
+        "requestKind": {"group": group, "version": version, "kind": custom.kind},
+        "requestResource": {"group": group, "version": version, "resource": custom.resource},
+        "name": name,
+        "namespace": namespace,
+        "operation": operation,
+        "userInfo": {"username": "dev@example.com", "groups": ["system:authenticated"]},
+        "dryRun": false,
+    });
+    if rng.chance(5) {
+        request["subResource"] = json!("status");
+    }
+    match operation {
+        "CREATE" => request["object"] = object,
+        "UPDATE" => {
+            request["oldObject"] = custom_object(rng, custom, namespace, &name);
+            request["object"] = object;
+        }
+        _ => {
+            request["object"] = Value::Null;
+            request["oldObject"] = object;
+        }
+    }
+    request
+}
+
 fn namespace_objects(rng: &mut Rng) -> BTreeMap<&'static str, Value> {
     NAMESPACES
         .iter()
@@ -505,6 +646,22 @@ fn random_run(cases: usize, seed: u64) -> Tally {
                 "seed {seed:#x} case {}:\n  settings: {settings}\n  request: {request}",
                 tally.cases
             );
+            let declared = settings["customWorkloads"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|c| {
+                    c["apiGroup"] == request["kind"]["group"]
+                        && c["kind"] == request["kind"]["kind"]
+                });
+            if declared && wasm == native {
+                let outcome = match (&wasm.allowed, wasm.object.as_ref() == request.get("object")) {
+                    (true, true) => 0,
+                    (true, false) => 1,
+                    (false, _) => 2,
+                };
+                tally.custom[outcome] += 1;
+            }
             tally.compare(&case, &wasm, &native, request.get("object"));
         }
     }
@@ -583,12 +740,16 @@ fn policy_wasm_and_the_generated_admission_policies_agree() {
     let listed: BTreeSet<&str> = KNOWN.iter().map(|k| k.name).collect();
     println!(
         "differential: {} random cases (seed {seed:#x}) and {} fixtures; random: {} allowed, {} mutated, {} denied; \
-         disagreements: {} random, {} fixtures; known differences seen: {:?}",
+         custom kinds: {} allowed, {} mutated, {} denied; disagreements: {} random, {} fixtures; known \
+         differences seen: {:?}",
         random.cases,
         fixtures.cases,
         random.allowed,
         random.mutated,
         random.denied,
+        random.custom[0],
+        random.custom[1],
+        random.custom[2],
         random.disagreements(),
         fixtures.disagreements(),
         random
@@ -622,6 +783,11 @@ fn policy_wasm_and_the_generated_admission_policies_agree() {
     // The random cases exercise every outcome, or the comparison proves little.
     assert!(
         random.cases < 1000 || (random.allowed > 0 && random.mutated > 0 && random.denied > 0),
+        "{random:?}"
+    );
+    // So do the cases of declared custom kinds.
+    assert!(
+        random.cases < 1000 || random.custom.iter().all(|n| *n > 0),
         "{random:?}"
     );
 }

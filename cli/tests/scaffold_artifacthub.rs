@@ -1,5 +1,5 @@
 //! The committed artifacthub-pkg.yml is exactly what `priority-guard scaffold artifacthub` makes of the committed
-//! metadata.yml. Regenerate it with `make artifacthub-pkg.yml`, or run this test with `BLESS=1`.
+//! metadata.yml. Regenerate it with `make artifacthub-pkg.yml`, or run this test with `PRIORITY_GUARD_BLESS=1`.
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
@@ -55,13 +55,13 @@ fn committed_artifacthub_package_is_generated_from_metadata() {
         String::from_utf8_lossy(&output.stderr)
     );
     let generated = String::from_utf8(output.stdout).unwrap();
-    if std::env::var_os("BLESS").is_some() {
+    if std::env::var_os("PRIORITY_GUARD_BLESS").is_some() {
         std::fs::write(&path, &generated).unwrap();
         return;
     }
     assert!(
         committed == generated,
-        "artifacthub-pkg.yml is stale: regenerate it with `make artifacthub-pkg.yml` (or BLESS=1)\n{}",
+        "artifacthub-pkg.yml is stale: regenerate it with `make artifacthub-pkg.yml` (or PRIORITY_GUARD_BLESS=1)\n{}",
         diff(&committed, &generated)
     );
 }
