@@ -1,8 +1,10 @@
-//! metadata.yml says what the policy does, artifacthub-pkg.yml repeats it, and the sdk's kind table is the truth.
+//! metadata.yml says what the policy does, artifacthub-pkg.yml repeats it, and the sdk's kind table (plus the
+//! PriorityClass objects of the `priorityClasses` settings) is the truth.
 
 use std::collections::BTreeSet;
 
 use priority_guard_sdk::kinds::KINDS;
+use priority_guard_sdk::priority_classes;
 use serde_json::Value;
 
 use crate::common;
@@ -36,13 +38,26 @@ fn metadata_rules_cover_exactly_the_kinds_the_sdk_checks() {
                 .iter()
                 .map(move |op| (k.group.to_owned(), k.resource.to_owned(), (*op).to_owned()))
         })
+        .chain(priority_classes::OPERATIONS.iter().map(|op| {
+            (
+                priority_classes::GROUP.to_owned(),
+                priority_classes::RESOURCE.to_owned(),
+                (*op).to_owned(),
+            )
+        }))
         .collect();
     assert_eq!(triples(metadata.rules.as_ref().expect("rules")), want);
     assert!(metadata.mutating);
     assert_eq!(
         metadata.allowed_resources(),
-        BTreeSet::from([("v1".to_owned(), "Namespace".to_owned())]),
-        "the policy reads Namespaces and nothing else"
+        BTreeSet::from([
+            ("v1".to_owned(), "Namespace".to_owned()),
+            (
+                priority_classes::API_VERSION.to_owned(),
+                priority_classes::KIND.to_owned()
+            ),
+        ]),
+        "the policy reads Namespaces and PriorityClasses and nothing else"
     );
     assert_eq!(metadata.other["executionMode"], "kubewarden-wapc");
     assert_eq!(metadata.other["backgroundAudit"], true);
