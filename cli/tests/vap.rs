@@ -37,6 +37,7 @@ const GOLDEN: &[(&str, &str, Option<&str>)] = &[
     ),
     ("required", "1.36", None),
     ("templates", "1.36", None),
+    ("cluster-aware", "1.36", None),
 ];
 
 #[test]

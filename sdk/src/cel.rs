@@ -433,15 +433,19 @@ pub fn validating_rules(settings: &Settings) -> ValidatingRules {
     }
 }
 
-/// Whether the class named passes the rule's class checks (so that a value check is the one that refuses).
-fn class_passes(policy: &ClassPolicy) -> String {
-    let allowed = allowed_expression(&policy.classes).unwrap_or_else(|| "true".to_owned());
-    let none_given = if policy.require_priority_class && policy.default_priority_class.is_none() {
-        "false"
-    } else {
-        "true"
-    };
-    format!("(variables.priorityClassName == \"\" ? {none_given} : {allowed})")
+/// Whether the class named passes the rule's class checks (so that a value check is the one that refuses), or
+/// `None` when every class and none pass.
+fn class_passes(policy: &ClassPolicy) -> Option<String> {
+    let allowed = allowed_expression(&policy.classes);
+    let required = policy.require_priority_class && policy.default_priority_class.is_none();
+    if allowed.is_none() && !required {
+        return None;
+    }
+    Some(format!(
+        "(variables.priorityClassName == \"\" ? {} : {})",
+        !required,
+        allowed.unwrap_or_else(|| "true".to_owned())
+    ))
 }
 
 /// `maxPriority` and `allowedPreemptionPolicies` for Pods the apiserver has resolved: their `spec.priority` and
@@ -481,11 +485,13 @@ fn class_value_checks(
     let (priority, from, policy_text) =
         (PRIORITY.to_string(), FROM.to_string(), POLICY.to_string());
     for (rule, policy) in rules(settings) {
-        let guard = format!(
-            "variables.rule != {} || !variables.resolvedPod || !{}",
-            string_literal(rule),
-            class_passes(policy)
+        let mut guard = format!(
+            "variables.rule != {} || !variables.resolvedPod",
+            string_literal(rule)
         );
+        if let Some(passes) = class_passes(policy) {
+            guard.push_str(&format!(" || !{passes}"));
+        }
         if let Some(max) = policy.max_priority {
             validations.push(Validation {
                 expression: format!("{guard} ||\nvariables.podSpec.priority <= {max}"),
