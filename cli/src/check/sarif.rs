@@ -78,8 +78,7 @@ const RULES: &[RuleInfo] = &[
         short: "PriorityClass cannot be read",
         full: "A rule with maxPriority or allowedPreemptionPolicies needs the value of a PriorityClass that the \
                object does not carry, and the class cannot be read; the policy fails closed and refuses the object.",
-        help: "The check reads no PriorityClasses yet: under such a rule, give Pods their resolved spec.priority, or \
-               leave the value check to the policy in the cluster.",
+        help: "Give the cluster's PriorityClasses with --cluster-state (kubectl get namespaces,priorityclasses -o yaml).",
     },
     RuleInfo {
         id: rule_ids::CLASS_OBJECT,
