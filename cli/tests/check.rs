@@ -614,3 +614,85 @@ spec:
         r#"Job "train" in namespace "prod" uses PriorityClass "dev-pc" at $.spec.tasks[1].template.spec, which rule "production" does not allow (allowed: prod-batch-pc, prod-pc)"#
     );
 }
+
+/// Rules with `maxPriority` read the classes a workload names from `--cluster-state`, and fail closed without it.
+#[test]
+fn cluster_aware_rules_read_priority_classes_from_the_cluster_state() {
+    const MANIFESTS: &str = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: api, namespace: team-dev}
+spec:
+  template:
+    spec:
+      priorityClassName: big
+      containers: [{name: app, image: app:1}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: typo, namespace: team-dev}
+spec:
+  template:
+    spec:
+      priorityClassName: dev-pcc
+      containers: [{name: app, image: app:1}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: ok, namespace: team-dev}
+spec:
+  template:
+    spec:
+      priorityClassName: dev-pc
+      containers: [{name: app, image: app:1}]
+";
+    let settings = "../../../fixtures/cluster-aware/settings.yaml";
+    let cluster = "../../../fixtures/cluster-aware/cluster.yaml";
+    let run = |extra: &[&str]| {
+        let mut args = vec!["--settings", settings, "--format", "json"];
+        args.extend_from_slice(extra);
+        args.push("-");
+        check_in(&fixtures(), &args, Some(MANIFESTS))
+    };
+    let with_cluster = run(&["--cluster-state", cluster]);
+    assert_eq!(status(&with_cluster), 1, "{}", stderr(&with_cluster));
+    let verdicts: Vec<(String, String)> = json_results(&with_cluster)
+        .iter()
+        .map(|r| {
+            (
+                r["verdict"].as_str().unwrap().to_owned(),
+                r["ruleId"].as_str().unwrap_or("").to_owned(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        verdicts,
+        [
+            ("denied".into(), "priority-class-values-not-allowed".into()),
+            ("denied".into(), "priority-class-values-not-allowed".into()),
+            ("allowed".into(), String::new()),
+        ]
+    );
+    let results = json_results(&with_cluster);
+    assert!(
+        results[1]["message"]
+            .as_str()
+            .unwrap()
+            .contains(r#"PriorityClass "dev-pcc" does not exist"#),
+        "{results:?}"
+    );
+    // Without a cluster state the namespace's labels are unknown too: give them with a flag.
+    let without = run(&["--namespace", "team-dev", "--namespace-labels", "env=dev"]);
+    let ids: Vec<String> = json_results(&without)
+        .iter()
+        .map(|r| r["ruleId"].as_str().unwrap_or("").to_owned())
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "priority-class-unreadable",
+            "priority-class-unreadable",
+            "priority-class-unreadable"
+        ]
+    );
+}

@@ -58,10 +58,17 @@ fn scaffolded_policies_match_the_golden_files() {
     );
 }
 
-/// The metadata.yml rules, which the scaffolded policy must start with.
-fn metadata_rules() -> Value {
+/// The metadata.yml rules, which the scaffolded policy must start with: without the PriorityClass rule when
+/// the settings have no `priorityClasses`.
+fn metadata_rules(priority_classes: bool) -> Value {
     let metadata = yaml(&std::fs::read_to_string(root().join("metadata.yml")).unwrap());
-    metadata["rules"].clone()
+    let rules = metadata["rules"].as_array().unwrap().iter();
+    Value::Array(
+        rules
+            .filter(|r| priority_classes || r["resources"] != json!(["priorityclasses"]))
+            .cloned()
+            .collect(),
+    )
 }
 
 #[test]
@@ -86,7 +93,7 @@ fn the_policy_has_rules_for_built_in_and_custom_kinds_and_the_same_settings() {
     // No rule matches namespaces by labels: no lookup is granted.
     assert_eq!(spec["contextAwareResources"], json!([]));
     let rules = spec["rules"].as_array().unwrap();
-    let builtin = metadata_rules();
+    let builtin = metadata_rules(false);
     let builtin = builtin.as_array().unwrap();
     assert_eq!(&rules[..builtin.len()], &builtin[..]);
     assert_eq!(
@@ -116,7 +123,24 @@ fn selector_rules_get_the_namespace_lookup() {
         policy["spec"]["contextAwareResources"],
         json!([{"apiVersion": "v1", "kind": "Namespace"}])
     );
-    assert_eq!(policy["spec"]["rules"], metadata_rules());
+    assert_eq!(policy["spec"]["rules"], metadata_rules(false));
+}
+
+#[test]
+fn cluster_aware_settings_get_the_priority_class_rule_and_lookup() {
+    let out = scaffold(&["--settings", "fixtures/cluster-aware/settings.yaml"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let policy = yaml(&text(&out.stdout));
+    let lookups = policy["spec"]["contextAwareResources"].as_array().unwrap();
+    assert!(
+        lookups.contains(&json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass"})),
+        "{lookups:?}"
+    );
+    let settings = yaml(
+        &std::fs::read_to_string(root().join("fixtures/cluster-aware/settings.yaml")).unwrap(),
+    );
+    let with_classes = settings.get("priorityClasses").is_some();
+    assert_eq!(policy["spec"]["rules"], metadata_rules(with_classes));
 }
 
 #[test]

@@ -1,5 +1,7 @@
 //! Test support for the end-to-end suites (`tests/e2e`): Kubernetes' in-process admission for the generated
-//! admission policies ([`native`]) and an upper bound of their CEL cost ([`cost`]).
+//! admission policies ([`native`]), the apiserver's Priority plugin that runs again after a mutation
+//! ([`priority_plugin`]), and an upper bound of their CEL cost ([`cost`]).
 
 pub mod cost;
 pub mod native;
+pub mod priority_plugin;

@@ -239,6 +239,18 @@ impl NativePolicies {
         request: &Value,
         namespace_object: Option<&Value>,
     ) -> Result<NativeVerdict> {
+        self.admit_with(request, namespace_object, |object| Ok(object.clone()))
+    }
+
+    /// [`Self::admit`], with the apiserver's built-in mutating plugins run again on an object the
+    /// MutatingAdmissionPolicy changed (`rerun` returns the object they leave, or their refusal), before the
+    /// ValidatingAdmissionPolicy sees it.
+    pub fn admit_with(
+        &self,
+        request: &Value,
+        namespace_object: Option<&Value>,
+        rerun: impl Fn(&Value) -> std::result::Result<Value, String>,
+    ) -> Result<NativeVerdict> {
         let resource = &request["resource"];
         let sub_resource = request["subResource"].as_str().unwrap_or("");
         let operation = request["operation"].as_str().unwrap_or("");
@@ -278,6 +290,12 @@ impl NativePolicies {
                     )));
                 }
                 mutated = patched != *current;
+                if mutated {
+                    patched = match rerun(&patched) {
+                        Ok(object) => object,
+                        Err(message) => return Ok(denied(message)),
+                    };
+                }
                 object = Some(patched);
             }
         }

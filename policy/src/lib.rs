@@ -7,7 +7,8 @@
 use kubewarden_policy_sdk::response::ValidationResponse;
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
 use kubewarden_policy_sdk::wapc_guest as guest;
-use priority_guard_sdk::decision::Labels;
+use priority_guard_sdk::decision::{self, ClassLookup, Labels};
+use priority_guard_sdk::priority_classes::{self, PriorityClassInfo};
 use priority_guard_sdk::{AdmissionRequestView, Outcome, Settings, messages, mutation};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
@@ -36,7 +37,11 @@ pub extern "C" fn wapc_init() {
 }
 
 fn validate(payload: &[u8]) -> guest::CallResult {
-    Ok(validate_payload(payload, lookup_namespace_labels))
+    Ok(validate_payload_in_cluster(
+        payload,
+        lookup_namespace_labels,
+        lookup_priority_class,
+    ))
 }
 
 fn validate_settings(payload: &[u8]) -> guest::CallResult {
@@ -72,7 +77,17 @@ pub fn validate_payload(
     payload: &[u8],
     namespace_labels: impl FnMut(&str) -> Result<Labels, String>,
 ) -> Vec<u8> {
-    match decide_payload(payload, namespace_labels) {
+    validate_payload_in_cluster(payload, namespace_labels, decision::no_priority_classes)
+}
+
+/// [`validate_payload`], with `priority_class` reading PriorityClasses (through the host in policy.wasm) for the
+/// rules that set `maxPriority` or `allowedPreemptionPolicies`.
+pub fn validate_payload_in_cluster(
+    payload: &[u8],
+    namespace_labels: impl FnMut(&str) -> Result<Labels, String>,
+    priority_class: impl FnMut(&str) -> ClassLookup,
+) -> Vec<u8> {
+    match decide_payload(payload, namespace_labels, priority_class) {
         Ok(response) => to_json(&response),
         Err((message, code)) => to_json(&rejection(message, code)),
     }
@@ -81,6 +96,7 @@ pub fn validate_payload(
 fn decide_payload(
     payload: &[u8],
     namespace_labels: impl FnMut(&str) -> Result<Labels, String>,
+    priority_class: impl FnMut(&str) -> ClassLookup,
 ) -> Result<ValidationResponse, (String, u16)> {
     let malformed = |e: &dyn std::fmt::Display| (messages::malformed_request(e), CODE_BAD_REQUEST);
     let text = std::str::from_utf8(payload)
@@ -94,14 +110,20 @@ fn decide_payload(
     };
     let request =
         AdmissionRequestView::from_json(payload.request.get()).map_err(|e| malformed(&e))?;
-    let outcome =
-        priority_guard_sdk::decide(&settings, &request, namespace_labels).map_err(|e| {
-            let code = match e {
-                priority_guard_sdk::DecisionError::Request(_) => CODE_BAD_REQUEST,
-                priority_guard_sdk::DecisionError::NamespaceLookup { .. } => CODE_FORBIDDEN,
-            };
-            (e.to_string(), code)
-        })?;
+    let outcome = priority_guard_sdk::decide_in_cluster(
+        &settings,
+        &request,
+        namespace_labels,
+        priority_class,
+    )
+    .map_err(|e| {
+        let code = match e {
+            priority_guard_sdk::DecisionError::Request(_) => CODE_BAD_REQUEST,
+            priority_guard_sdk::DecisionError::NamespaceLookup { .. }
+            | priority_guard_sdk::DecisionError::PriorityClassLookup { .. } => CODE_FORBIDDEN,
+        };
+        (e.to_string(), code)
+    })?;
     Ok(match outcome {
         Outcome::Accept { .. } => acceptance(None),
         Outcome::Reject { message, .. } => rejection(message, CODE_FORBIDDEN),
@@ -205,6 +227,70 @@ fn lookup_namespace_labels(namespace: &str) -> Result<Labels, String> {
     let object: NamespaceObject = serde_json::from_slice(&response)
         .map_err(|e| format!("the host returned an unreadable Namespace \"{namespace}\": {e}"))?;
     Ok(object.metadata.labels.unwrap_or_default())
+}
+
+/// Reads a PriorityClass through Kubewarden's `kubernetes/get_resource` host capability: `Ok(None)` when it does
+/// not exist.
+///
+/// The host reports a missing object as an error: the apiserver's NotFound (`priorityclasses.scheduling.k8s.io
+/// "x" not found`) under policy-server and kwctl, `cannot find ...` under this project's host. Those mean "does
+/// not exist"; any other error (no access granted, no cluster) is a failed lookup, and the policy fails closed.
+fn lookup_priority_class(name: &str) -> ClassLookup {
+    let request = GetResource {
+        api_version: priority_classes::API_VERSION,
+        kind: priority_classes::KIND,
+        name,
+        namespace: None,
+        disable_cache: false,
+        field_masks: None,
+    };
+    let payload = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
+    match guest::host_call("kubewarden", "kubernetes", "get_resource", &payload) {
+        Ok(response) => {
+            let text = String::from_utf8_lossy(&response);
+            PriorityClassInfo::from_json(&text, &format!("PriorityClass \"{name}\""))
+                .map(Some)
+                .map_err(|e| {
+                    format!("the host returned an unreadable PriorityClass \"{name}\": {e}")
+                })
+        }
+        Err(e) => {
+            let error = e.to_string();
+            if is_not_found(&error) {
+                Ok(None)
+            } else {
+                Err(format!(
+                    "the host could not get PriorityClass \"{name}\": {error}"
+                ))
+            }
+        }
+    }
+}
+
+/// Whether a host error says the object does not exist.
+fn is_not_found(error: &str) -> bool {
+    error.contains("not found") || error.contains("NotFound") || error.contains("cannot find")
+}
+
+#[cfg(test)]
+mod lookup_tests {
+    use super::is_not_found;
+
+    #[test]
+    fn missing_objects_are_told_from_failed_lookups() {
+        assert!(is_not_found(
+            r#"ApiError: priorityclasses.scheduling.k8s.io "x" not found: NotFound (ErrorResponse { reason: "NotFound", code: 404 })"#
+        ));
+        assert!(is_not_found(
+            "cannot find scheduling.k8s.io/v1/PriorityClass named 'x'"
+        ));
+        assert!(!is_not_found(
+            "Policy has not been granted access to Kubernetes scheduling.k8s.io/v1/PriorityClass resources. The violation has been reported."
+        ));
+        assert!(!is_not_found(
+            "no kubernetes cluster is connected to this host"
+        ));
+    }
 }
 
 #[cfg(test)]

@@ -16,8 +16,9 @@ use crate::custom::CustomWorkload;
 use crate::kinds::{KINDS, PodSpecKind, Segment};
 use crate::messages;
 use crate::pattern::ClassPattern;
+use crate::priority_classes::{self, PriorityClassRules};
 use crate::selector::{LabelSelector, Operator};
-use crate::settings::{ClassList, ClassPolicy, Settings};
+use crate::settings::{ClassList, ClassPolicy, PreemptionPolicy, Settings};
 
 mod custom;
 
@@ -61,6 +62,8 @@ pub struct ValidatingRules {
     pub validations: Vec<Validation>,
     /// The custom workload kinds checked (CREATE and UPDATE), besides `targets`.
     pub custom_targets: Vec<CustomWorkload>,
+    /// Whether PriorityClass objects are checked too (the `priorityClasses` settings).
+    pub priority_classes: bool,
 }
 
 /// The CEL for defaulting: what a MutatingAdmissionPolicy holds, when some rule has a default.
@@ -89,7 +92,12 @@ const NAMESPACE: char = '\u{3}';
 const CLASS: char = '\u{4}';
 /// Where the pod spec of a custom kind is, as [`messages::at_path`] writes it (` at $.spec.template.spec`), empty
 /// for built-in kinds.
-const AT: char = '\u{5}';
+const AT: char = '\u{f}';
+const PRIORITY: char = '\u{5}';
+const FROM: char = '\u{6}';
+const POLICY: char = '\u{7}';
+const POD_CLASS: char = '\u{8}';
+const PROBLEMS: char = '\u{e}';
 
 /// A CEL string literal: double-quoted, or single-quoted when the text holds a double quote (messages do), so
 /// that the YAML around it stays readable.
@@ -132,6 +140,11 @@ fn message_expression(template: &str) -> String {
             NAMESPACE => "request.namespace",
             CLASS => "variables.priorityClassName",
             AT => "variables.podSpecAt",
+            PRIORITY => "string(variables.podSpec.priority)",
+            FROM => "variables.fromPriorityClass",
+            POLICY => "variables.preemptionPolicy",
+            POD_CLASS => "variables.podPriorityClassName",
+            PROBLEMS => "variables.priorityClassProblems.join(\"; \")",
             c => {
                 literal.push(c);
                 continue;
@@ -433,7 +446,22 @@ pub fn validating_rules(settings: &Settings) -> ValidatingRules {
             });
         }
     }
+    if rules(settings)
+        .iter()
+        .any(|(_, policy)| policy.checks_class_values())
+    {
+        class_value_checks(settings, &mut variables, &mut validations);
+    }
+    let priority_classes = if let Some(pc) = &settings.priority_classes {
+        let (variable, validation) = priority_class_checks(pc);
+        variables.push(variable);
+        validations.push(validation);
+        true
+    } else {
+        false
+    };
     ValidatingRules {
+        priority_classes,
         targets: KINDS
             .iter()
             .map(|kind| Target {
@@ -445,6 +473,154 @@ pub fn validating_rules(settings: &Settings) -> ValidatingRules {
         validations,
         custom_targets: settings.custom_workloads.clone(),
     }
+}
+
+/// Whether the class named passes the rule's class checks (so that a value check is the one that refuses), or
+/// `None` when every class and none pass.
+fn class_passes(policy: &ClassPolicy) -> Option<String> {
+    let allowed = allowed_expression(&policy.classes);
+    let required = policy.require_priority_class && policy.default_priority_class.is_none();
+    if allowed.is_none() && !required {
+        return None;
+    }
+    Some(format!(
+        "(variables.priorityClassName == \"\" ? {} : {})",
+        !required,
+        allowed.unwrap_or_else(|| "true".to_owned())
+    ))
+}
+
+/// `maxPriority` and `allowedPreemptionPolicies` for Pods the apiserver has resolved: their `spec.priority` and
+/// `spec.preemptionPolicy`, which the Priority plugin fills in before any admission policy runs (and again after
+/// a MutatingAdmissionPolicy sets a default). Pod templates name a class whose values CEL cannot read; the
+/// policy looks them up (a known difference).
+fn class_value_checks(
+    settings: &Settings,
+    variables: &mut Vec<Variable>,
+    validations: &mut Vec<Validation>,
+) {
+    variables.push(Variable {
+        name: "resolvedPod",
+        expression: "request.kind.kind == \"Pod\" && has(variables.podSpec.priority)".to_owned(),
+    });
+    variables.push(Variable {
+        name: "podPriorityClassName",
+        expression:
+            "has(variables.podSpec.priorityClassName) ? variables.podSpec.priorityClassName : \"\""
+                .to_owned(),
+    });
+    variables.push(Variable {
+        name: "fromPriorityClass",
+        expression: format!(
+            "variables.podPriorityClassName == \"\" ? \"\" :\n{}",
+            message_expression(&messages::from_class(&POD_CLASS.to_string()))
+        ),
+    });
+    variables.push(Variable {
+        name: "preemptionPolicy",
+        expression: format!(
+            "has(variables.podSpec.preemptionPolicy) ? variables.podSpec.preemptionPolicy : {}",
+            string_literal(PreemptionPolicy::PreemptLowerPriority.as_str())
+        ),
+    });
+    let (kind, name, namespace) = (KIND.to_string(), NAME.to_string(), NAMESPACE.to_string());
+    let (priority, from, policy_text) =
+        (PRIORITY.to_string(), FROM.to_string(), POLICY.to_string());
+    for (rule, policy) in rules(settings) {
+        let mut guard = format!(
+            "variables.rule != {} || !variables.resolvedPod",
+            string_literal(rule)
+        );
+        if let Some(passes) = class_passes(policy) {
+            guard.push_str(&format!(" || !{passes}"));
+        }
+        if let Some(max) = policy.max_priority {
+            validations.push(Validation {
+                expression: format!("{guard} ||\nvariables.podSpec.priority <= {max}"),
+                message_expression: message_expression(&messages::priority_too_high(
+                    &kind, &name, &namespace, &priority, &from, rule, max,
+                )),
+                message: messages::priority_too_high_by_rule(rule, max),
+            });
+        }
+        if let Some(allowed) = &policy.allowed_preemption_policies {
+            let too_high = policy
+                .max_priority
+                .map(|max| format!(" || variables.podSpec.priority > {max}"))
+                .unwrap_or_default();
+            validations.push(Validation {
+                expression: format!(
+                    "{guard}{too_high} ||\nvariables.preemptionPolicy in {}",
+                    string_list(allowed.iter().map(|p| p.as_str()))
+                ),
+                message_expression: message_expression(&messages::preemption_not_allowed(
+                    &kind,
+                    &name,
+                    &namespace,
+                    &policy_text,
+                    &from,
+                    rule,
+                    allowed,
+                )),
+                message: messages::preemption_not_allowed_by_rule(rule, allowed),
+            });
+        }
+    }
+}
+
+/// The `priorityClasses` settings: one variable listing every problem of a PriorityClass object (in the order
+/// [`crate::priority_classes::check`] lists them), and one validation that it is empty.
+fn priority_class_checks(rules: &PriorityClassRules) -> (Variable, Validation) {
+    let mut terms = Vec::new();
+    if rules.require_description {
+        terms.push(format!(
+            "(has(object.description) && object.description != \"\" ? [] : [{}])",
+            string_literal(messages::DESCRIPTION_REQUIRED)
+        ));
+    }
+    if !rules.allow_global_default {
+        terms.push(format!(
+            "(has(object.globalDefault) && object.globalDefault ? [{}] : [])",
+            string_literal(messages::GLOBAL_DEFAULT_NOT_ALLOWED)
+        ));
+    }
+    if let Some(below) = rules.require_non_preempting_below {
+        terms.push(format!(
+            "(object.value < {below} && (!has(object.preemptionPolicy) || object.preemptionPolicy != \"Never\") ? [{}] : [])",
+            string_literal(&messages::non_preempting_required(below))
+        ));
+    }
+    if let Some(max) = rules.max_value {
+        terms.push(format!(
+            "(object.value > {max} && !object.metadata.name.startsWith({}) ?\n  [{} + string(object.value) + {}] : [])",
+            string_literal(priority_classes::SYSTEM_PREFIX),
+            string_literal(messages::VALUE_TOO_HIGH_PREFIX),
+            string_literal(&messages::value_too_high_suffix(max))
+        ));
+    }
+    let list = if terms.is_empty() {
+        "[]".to_owned()
+    } else {
+        terms.join(" +\n")
+    };
+    let is_class = format!(
+        "request.kind.kind == {}",
+        string_literal(priority_classes::KIND)
+    );
+    (
+        Variable {
+            name: "priorityClassProblems",
+            expression: format!("!({is_class}) ? [] :\n{list}"),
+        },
+        Validation {
+            expression: format!("!({is_class}) || size(variables.priorityClassProblems) == 0"),
+            message_expression: message_expression(&messages::priority_class_refused(
+                &NAME.to_string(),
+                &[PROBLEMS.to_string()],
+            )),
+            message: messages::PRIORITY_CLASS_REFUSED.to_owned(),
+        },
+    )
 }
 
 /// The MutatingAdmissionPolicy's CEL for these settings, or `None` when no rule has a default.

@@ -6,8 +6,11 @@ use crate::custom::CustomWorkload;
 use crate::kinds::{self, PodSpecKind};
 use crate::messages;
 use crate::mutation::{self, PatchOp};
-use crate::request::{AdmissionRequestView, RequestError, pod_specs};
-use crate::settings::{ClassPolicy, Settings};
+use serde_json::value::RawValue;
+
+use crate::priority_classes::{self, PriorityClassInfo, PriorityClassRules};
+use crate::request::{AdmissionRequestView, FoundPodSpec, RequestError, pod_specs};
+use crate::settings::{ClassPolicy, PreemptionPolicy, Settings};
 
 /// What to do with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -67,6 +70,30 @@ pub enum RejectReason {
     },
     /// No class is named and the rule requires one.
     ClassRequired,
+    /// The priority of the class used is above the rule's `maxPriority`.
+    PriorityTooHigh {
+        /// The class the priority comes from (empty when the Pod names none).
+        class: String,
+        /// The priority.
+        priority: i32,
+    },
+    /// The preemption policy of the class used is not in the rule's `allowedPreemptionPolicies`.
+    PreemptionNotAllowed {
+        /// The class the policy comes from (empty when the Pod names none).
+        class: String,
+        /// The preemption policy.
+        policy: PreemptionPolicy,
+    },
+    /// The class named, or the rule's default, does not exist.
+    ClassDoesNotExist {
+        /// The class.
+        class: String,
+    },
+    /// A PriorityClass object that the `priorityClasses` settings refuse.
+    PriorityClassRefused {
+        /// Every problem, in field order.
+        problems: Vec<String>,
+    },
 }
 
 /// A request that cannot be decided. The policy rejects it (fails closed) with the error's message.
@@ -85,12 +112,32 @@ pub enum DecisionError {
         /// What the lookup said.
         error: String,
     },
+    /// A PriorityClass was needed to check a rule's `maxPriority` or `allowedPreemptionPolicies` and could not be
+    /// read (a class that does not exist is not an error, see [`RejectReason::ClassDoesNotExist`]).
+    #[error("{}", messages::priority_class_lookup_failed(.class, .rule, .error))]
+    PriorityClassLookup {
+        /// The class.
+        class: String,
+        /// The rule that needed it.
+        rule: String,
+        /// What the lookup said.
+        error: String,
+    },
 }
 
 /// Labels of a namespace, as the lookup callback returns them.
 pub type Labels = BTreeMap<String, String>;
 
-/// Decides a request.
+/// What a PriorityClass lookup found: the class, `None` when it does not exist, or why it could not be read.
+pub type ClassLookup = Result<Option<PriorityClassInfo>, String>;
+
+/// The PriorityClass lookup of callers that have none: every lookup fails, so a rule that needs a class's values
+/// fails closed.
+pub fn no_priority_classes(_: &str) -> ClassLookup {
+    Err("no PriorityClass lookup is available".to_owned())
+}
+
+/// Decides a request without PriorityClass lookups: [`decide_in_cluster`] with [`no_priority_classes`].
 ///
 /// `namespace_labels` is called at most once, and only when a rule's `namespaceSelector` must be evaluated; it
 /// returns the namespace's labels or a description of why they could not be read.
@@ -99,10 +146,46 @@ pub fn decide(
     request: &AdmissionRequestView<'_>,
     namespace_labels: impl FnMut(&str) -> Result<Labels, String>,
 ) -> Result<Outcome, DecisionError> {
+    decide_in_cluster(settings, request, namespace_labels, no_priority_classes)
+}
+
+/// Decides a request, reading namespaces' labels and PriorityClasses through the callbacks.
+///
+/// `priority_class` is called only when the rule that applies sets `maxPriority` or `allowedPreemptionPolicies`
+/// and the class's values are not in the object: for a class a workload template names, for a rule's default,
+/// and for a Pod whose `spec.priority` the apiserver has not filled in.
+pub fn decide_in_cluster(
+    settings: &Settings,
+    request: &AdmissionRequestView<'_>,
+    namespace_labels: impl FnMut(&str) -> Result<Labels, String>,
+    mut priority_class: impl FnMut(&str) -> ClassLookup,
+) -> Result<Outcome, DecisionError> {
     let not_checked = Ok(Outcome::Accept {
         rule: None,
         reason: AcceptReason::NotChecked,
     });
+    if PriorityClassRules::applies_to(
+        &request.kind.group,
+        &request.kind.kind,
+        &request.operation,
+        request.sub_resource.as_deref(),
+    ) && let Some(rules) = &settings.priority_classes
+    {
+        let object = request.object.ok_or(RequestError::Missing("object"))?;
+        return Ok(match priority_classes::check(rules, object.get())? {
+            None => Outcome::Accept {
+                rule: Some(priority_classes::RULE_NAME.to_owned()),
+                reason: AcceptReason::ClassAllowed,
+            },
+            Some(refusal) => Outcome::Reject {
+                rule: priority_classes::RULE_NAME.to_owned(),
+                message: refusal.message(),
+                reason: RejectReason::PriorityClassRefused {
+                    problems: refusal.problems,
+                },
+            },
+        });
+    }
     let builtin = kinds::lookup(&request.kind.group, &request.kind.kind);
     let custom = match builtin {
         Some(_) => None,
@@ -163,12 +246,14 @@ pub fn decide(
     let mut patch = Vec::new();
     let mut applied_default = None;
     let mut reason = AcceptReason::ClassAllowed;
+    let mut value_checks = Vec::with_capacity(specs.len());
     for found in &specs {
         let class = found
             .spec
             .priority_class_name
             .as_deref()
             .filter(|c| !c.is_empty() && !settings.unset_priority_classes.contains(*c));
+        let mut default_used = None;
         match class {
             Some(class) if policy.classes.allows(class) => {}
             Some(class) => {
@@ -192,8 +277,12 @@ pub fn decide(
                 Some(default) if writes_default => {
                     patch.extend(mutation::set_class(found, default));
                     applied_default = Some(default.clone());
+                    default_used = Some(default.as_str());
                 }
-                Some(_) => reason = AcceptReason::DefaultLeftToPods,
+                Some(default) => {
+                    reason = AcceptReason::DefaultLeftToPods;
+                    default_used = Some(default.as_str());
+                }
                 None if policy.require_priority_class => {
                     return Ok(Outcome::Reject {
                         rule: rule.to_owned(),
@@ -211,6 +300,26 @@ pub fn decide(
                 None => reason = AcceptReason::NoneGiven,
             },
         }
+        value_checks.push((found, default_used));
+    }
+    // The values of the classes only after the names of every pod spec passed, so that a refusal for a name
+    // comes first whichever pod spec holds it (as in the generated CEL, which sees the names only).
+    if policy.checks_class_values() {
+        let checked = CheckedSpec {
+            kind: kind_name,
+            is_pod: builtin.is_some_and(PodSpecKind::is_pod),
+            name,
+            namespace,
+            rule,
+            policy,
+        };
+        for (found, default_used) in value_checks {
+            if let Some(rejection) =
+                checked.class_values(object, found, default_used, &mut priority_class)?
+            {
+                return Ok(rejection);
+            }
+        }
     }
     Ok(match applied_default {
         Some(class) => Outcome::Mutate {
@@ -222,6 +331,165 @@ pub fn decide(
             rule: Some(rule.to_owned()),
             reason,
         },
+    })
+}
+
+/// A pod spec under a rule that restricts the values of the class used.
+struct CheckedSpec<'a> {
+    kind: &'a str,
+    /// A Pod (not a template): its `spec.priority` may have been resolved by the apiserver.
+    is_pod: bool,
+    name: &'a str,
+    namespace: &'a str,
+    rule: &'a str,
+    policy: &'a ClassPolicy,
+}
+
+impl CheckedSpec<'_> {
+    /// Checks the priority and preemption policy the pod spec gets against `maxPriority` and
+    /// `allowedPreemptionPolicies`: the rejection, or `None` when they pass or cannot be known.
+    ///
+    /// The values are those of the default when the rule gives one (`default_used`); else, for a Pod the
+    /// apiserver has resolved (`spec.priority` is set), the Pod's own fields; else those of the class named,
+    /// looked up. A Pod template that names no class and gets no default has nothing to check.
+    fn class_values(
+        &self,
+        object: &RawValue,
+        found: &FoundPodSpec<'_>,
+        default_used: Option<&str>,
+        priority_class: &mut impl FnMut(&str) -> ClassLookup,
+    ) -> Result<Option<Outcome>, DecisionError> {
+        let named = found
+            .spec
+            .priority_class_name
+            .as_deref()
+            .filter(|c| !c.is_empty());
+        let (class, info) = match (default_used, named) {
+            (None, named) if self.is_pod && found.spec.priority => (
+                named.unwrap_or(""),
+                resolved_values(object, &found.pointer)?,
+            ),
+            (Some(class), _) | (None, Some(class)) => match priority_class(class) {
+                Ok(Some(info)) => (class, info),
+                Ok(None) => {
+                    let message = match default_used {
+                        Some(_) => messages::default_class_missing(
+                            self.kind,
+                            self.name,
+                            self.namespace,
+                            class,
+                            self.rule,
+                            &self.policy.classes,
+                        ),
+                        None => messages::named_class_missing(
+                            self.kind,
+                            self.name,
+                            self.namespace,
+                            class,
+                            &self.policy.classes,
+                        ),
+                    };
+                    return Ok(Some(self.reject(
+                        RejectReason::ClassDoesNotExist {
+                            class: class.to_owned(),
+                        },
+                        message,
+                    )));
+                }
+                Err(error) => {
+                    return Err(DecisionError::PriorityClassLookup {
+                        class: class.to_owned(),
+                        rule: self.rule.to_owned(),
+                        error,
+                    });
+                }
+            },
+            (None, None) => return Ok(None),
+        };
+        let from = messages::from_class(class);
+        if let Some(max) = self.policy.max_priority
+            && info.value > max
+        {
+            return Ok(Some(self.reject(
+                RejectReason::PriorityTooHigh {
+                    class: class.to_owned(),
+                    priority: info.value,
+                },
+                messages::priority_too_high(
+                    self.kind,
+                    self.name,
+                    self.namespace,
+                    &info.value.to_string(),
+                    &from,
+                    self.rule,
+                    max,
+                ),
+            )));
+        }
+        if let Some(allowed) = &self.policy.allowed_preemption_policies
+            && !allowed.contains(&info.preemption_policy)
+        {
+            return Ok(Some(self.reject(
+                RejectReason::PreemptionNotAllowed {
+                    class: class.to_owned(),
+                    policy: info.preemption_policy,
+                },
+                messages::preemption_not_allowed(
+                    self.kind,
+                    self.name,
+                    self.namespace,
+                    info.preemption_policy.as_str(),
+                    &from,
+                    self.rule,
+                    allowed,
+                ),
+            )));
+        }
+        Ok(None)
+    }
+
+    fn reject(&self, reason: RejectReason, message: String) -> Outcome {
+        Outcome::Reject {
+            rule: self.rule.to_owned(),
+            reason,
+            message,
+        }
+    }
+}
+
+/// The priority and preemption policy of a pod spec the apiserver's Priority plugin has resolved
+/// (`preemptionPolicy` is `PreemptLowerPriority` when absent, as the plugin sets it).
+fn resolved_values(object: &RawValue, pointer: &str) -> Result<PriorityClassInfo, RequestError> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Resolved {
+        #[serde(default)]
+        priority: Option<i32>,
+        #[serde(default)]
+        preemption_policy: Option<String>,
+    }
+    let value: serde_json::Value =
+        serde_json::from_str(object.get()).map_err(|e| RequestError::Malformed {
+            path: "object".into(),
+            message: e.to_string(),
+        })?;
+    let spec = value.pointer(pointer).cloned().unwrap_or_default();
+    let path = format!("object{}", pointer.replace('/', "."));
+    let resolved: Resolved =
+        serde_path_to_error::deserialize(spec).map_err(|e| RequestError::Malformed {
+            path: format!("{path}.{}", e.path()),
+            message: e.into_inner().to_string(),
+        })?;
+    let preemption_policy = match resolved.preemption_policy.as_deref() {
+        None => PreemptionPolicy::PreemptLowerPriority,
+        Some(text) => PreemptionPolicy::parse(text).ok_or_else(|| RequestError::Malformed {
+            path: format!("{path}.preemptionPolicy"),
+            message: format!("\"{text}\" is not Never or PreemptLowerPriority"),
+        })?,
+    };
+    Ok(PriorityClassInfo {
+        value: resolved.priority.unwrap_or_default(),
+        preemption_policy,
     })
 }
 

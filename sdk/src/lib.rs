@@ -23,10 +23,11 @@ pub mod mutation;
 pub mod names;
 pub mod native;
 pub mod pattern;
+pub mod priority_classes;
 pub mod request;
 pub mod selector;
 pub mod settings;
 
-pub use decision::{AcceptReason, DecisionError, Outcome, decide};
+pub use decision::{AcceptReason, DecisionError, Outcome, decide, decide_in_cluster};
 pub use request::{AdmissionRequestView, RequestError};
 pub use settings::{Settings, SettingsError};

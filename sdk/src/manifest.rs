@@ -264,6 +264,24 @@ impl ManifestRequest {
         let view = AdmissionRequestView::from_json(request)?;
         decide(settings, &view, namespace_labels)
     }
+
+    /// [`Self::decide`], with PriorityClasses read through `priority_class` for the rules that set `maxPriority`
+    /// or `allowedPreemptionPolicies` ([`crate::decide_in_cluster`]).
+    pub fn decide_in_cluster(
+        &self,
+        settings: &Settings,
+        namespace_labels: impl FnMut(&str) -> Result<Labels, String>,
+        priority_class: impl FnMut(&str) -> crate::decision::ClassLookup,
+    ) -> Result<Outcome, DecisionError> {
+        let Some(request) = &self.request else {
+            return Ok(Outcome::Accept {
+                rule: None,
+                reason: crate::AcceptReason::NotChecked,
+            });
+        };
+        let view = AdmissionRequestView::from_json(request)?;
+        crate::decide_in_cluster(settings, &view, namespace_labels, priority_class)
+    }
 }
 
 /// The request JSON: its fields, then the object's text as it is.

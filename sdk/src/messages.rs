@@ -4,7 +4,9 @@
 //! Texts that the CEL side must rebuild from the request are split into a fixed part per rule (known when the
 //! YAML is generated) and the parts taken from the object: kind, name, namespace and class.
 
-use crate::settings::ClassList;
+use std::collections::BTreeSet;
+
+use crate::settings::{ClassList, PreemptionPolicy};
 
 /// The closing parenthesis of a rejection: which classes the rule lets through, sorted.
 ///
@@ -164,6 +166,183 @@ pub fn class_required_by_rule(rule: &str, classes: &ClassList) -> String {
         class_list(classes)
     )
 }
+
+/// Where a priority value came from, for messages: ` (from PriorityClass "prod-pc")`, or nothing when no class is
+/// named.
+pub fn from_class(class: &str) -> String {
+    if class.is_empty() {
+        String::new()
+    } else {
+        format!(" (from PriorityClass \"{class}\")")
+    }
+}
+
+/// The fixed end of a "priority too high" message for a rule.
+pub fn priority_too_high_suffix(rule: &str, max: i32) -> String {
+    format!(
+        ", above the maximum {max} of rule \"{rule}\": use a PriorityClass whose value is at most {max}"
+    )
+}
+
+/// `Pod "web-1" in namespace "dev" has priority 1000000 (from PriorityClass "prod-pc"), above the maximum 1000 of
+/// rule "development": use a PriorityClass whose value is at most 1000`.
+pub fn priority_too_high(
+    kind: &str,
+    name: &str,
+    namespace: &str,
+    priority: &str,
+    from: &str,
+    rule: &str,
+    max: i32,
+) -> String {
+    format!(
+        "{} has priority {priority}{from}{}",
+        subject(kind, name, namespace),
+        priority_too_high_suffix(rule, max)
+    )
+}
+
+/// The preemption policies a rule allows, in Kubernetes' order: `Never` or `Never, PreemptLowerPriority`.
+pub fn preemption_policies(allowed: &BTreeSet<PreemptionPolicy>) -> String {
+    allowed
+        .iter()
+        .map(|p| p.as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+/// The fixed end of a "preemption policy not allowed" message for a rule.
+pub fn preemption_not_allowed_suffix(rule: &str, allowed: &BTreeSet<PreemptionPolicy>) -> String {
+    let list = preemption_policies(allowed);
+    format!(
+        ", which rule \"{rule}\" does not allow (allowed: {list}): use a PriorityClass whose preemptionPolicy is {}",
+        allowed
+            .iter()
+            .map(|p| p.as_str())
+            .collect::<Vec<_>>()
+            .join(" or ")
+    )
+}
+
+/// `Pod "web-1" in namespace "dev" has preemptionPolicy PreemptLowerPriority (from PriorityClass "batch-high"),
+/// which rule "development" does not allow (allowed: Never): use a PriorityClass whose preemptionPolicy is Never`.
+pub fn preemption_not_allowed(
+    kind: &str,
+    name: &str,
+    namespace: &str,
+    policy: &str,
+    from: &str,
+    rule: &str,
+    allowed: &BTreeSet<PreemptionPolicy>,
+) -> String {
+    format!(
+        "{} has preemptionPolicy {policy}{from}{}",
+        subject(kind, name, namespace),
+        preemption_not_allowed_suffix(rule, allowed)
+    )
+}
+
+/// The fixed text a ValidatingAdmissionPolicy shows if its `messageExpression` for a too high priority cannot be
+/// evaluated.
+pub fn priority_too_high_by_rule(rule: &str, max: i32) -> String {
+    format!("the priority is above the maximum {max} of rule \"{rule}\"")
+}
+
+/// The fixed text for a refused preemption policy, as [`priority_too_high_by_rule`].
+pub fn preemption_not_allowed_by_rule(rule: &str, allowed: &BTreeSet<PreemptionPolicy>) -> String {
+    format!(
+        "the preemptionPolicy is not allowed by rule \"{rule}\" (allowed: {})",
+        preemption_policies(allowed)
+    )
+}
+
+/// `PriorityClass "x" does not exist`: the part of a rejection that names a missing class.
+pub fn class_does_not_exist(class: &str) -> String {
+    format!("PriorityClass \"{class}\" does not exist")
+}
+
+/// A named class that does not exist: `Deployment "web" in namespace "prod" uses PriorityClass "prod-pcc", but
+/// PriorityClass "prod-pcc" does not exist: use an existing PriorityClass (allowed: prod-pc)`.
+pub fn named_class_missing(
+    kind: &str,
+    name: &str,
+    namespace: &str,
+    class: &str,
+    classes: &ClassList,
+) -> String {
+    format!(
+        "{} uses PriorityClass \"{class}\", but {}: use an existing PriorityClass ({})",
+        subject(kind, name, namespace),
+        class_does_not_exist(class),
+        class_list(classes)
+    )
+}
+
+/// A rule's default that does not exist: `Pod "web" in namespace "prod" names no PriorityClass and would get the
+/// default "prod-pc" of rule "production", but PriorityClass "prod-pc" does not exist: name an existing
+/// PriorityClass (allowed: prod-pc), or ask the cluster admin to create "prod-pc"`.
+pub fn default_class_missing(
+    kind: &str,
+    name: &str,
+    namespace: &str,
+    class: &str,
+    rule: &str,
+    classes: &ClassList,
+) -> String {
+    format!(
+        "{} names no PriorityClass and would get the default \"{class}\" of rule \"{rule}\", but {}: name an \
+         existing PriorityClass ({}), or ask the cluster admin to create \"{class}\"",
+        subject(kind, name, namespace),
+        class_does_not_exist(class),
+        class_list(classes)
+    )
+}
+
+/// The rejection when a PriorityClass cannot be read to check a rule's `maxPriority` or
+/// `allowedPreemptionPolicies`.
+pub fn priority_class_lookup_failed(class: &str, rule: &str, error: &str) -> String {
+    format!(
+        "cannot check PriorityClass \"{class}\" against rule \"{rule}\": reading it failed: {error}"
+    )
+}
+
+/// A PriorityClass object the `priorityClasses` settings refuse, with every problem in the order of the fields
+/// they concern: `PriorityClass "x" is refused by the priorityClasses settings: description: ...; value: ...`.
+pub fn priority_class_refused(name: &str, problems: &[String]) -> String {
+    format!(
+        "PriorityClass \"{name}\" is refused by the priorityClasses settings: {}",
+        problems.join("; ")
+    )
+}
+
+/// The problem of a PriorityClass without description.
+pub const DESCRIPTION_REQUIRED: &str =
+    "description: is required (say which workloads the class is for)";
+
+/// The problem of a PriorityClass with `globalDefault: true` when that is not allowed.
+pub const GLOBAL_DEFAULT_NOT_ALLOWED: &str = "globalDefault: true is not allowed (remove it; namespace rules give defaults with defaultPriorityClass)";
+
+/// The problem of a preempting PriorityClass below the `requireNonPreemptingBelow` value.
+pub fn non_preempting_required(below: i32) -> String {
+    format!(
+        "preemptionPolicy: must be Never for a value below {below} (set preemptionPolicy: Never, or a value of at least {below})"
+    )
+}
+
+/// The beginning of the problem of a PriorityClass whose value is too high; the value follows.
+pub const VALUE_TOO_HIGH_PREFIX: &str = "value: ";
+
+/// The end of the problem of a PriorityClass whose value is too high, after the value.
+pub fn value_too_high_suffix(max: i32) -> String {
+    format!(
+        " is above the maximum {max} for classes not named system-* (lower it to at most {max})"
+    )
+}
+
+/// The fixed text a ValidatingAdmissionPolicy shows if its `messageExpression` for a PriorityClass cannot be
+/// evaluated.
+pub const PRIORITY_CLASS_REFUSED: &str =
+    "the PriorityClass is refused by the priorityClasses settings";
 
 /// The rejection when a namespace's labels cannot be read to match a rule.
 pub fn namespace_lookup_failed(namespace: &str, rule: &str, error: &str) -> String {

@@ -132,7 +132,7 @@ pub struct NamedRuleWithOperations {
     pub operations: Vec<String>,
     /// Resources (plural, no subresources).
     pub resources: Vec<String>,
-    /// `Namespaced`.
+    /// `Namespaced`, or `Cluster` for PriorityClasses.
     pub scope: &'static str,
 }
 
@@ -321,7 +321,23 @@ pub fn generate(settings: &Settings, options: &Options) -> Generated {
             metadata: metadata(name),
             spec: ValidatingAdmissionPolicySpec {
                 failure_policy: "Fail",
-                match_constraints: match_resources(&validating.targets, &validating.custom_targets),
+                match_constraints: {
+                    let mut constraints =
+                        match_resources(&validating.targets, &validating.custom_targets);
+                    if validating.priority_classes {
+                        constraints.resource_rules.push(NamedRuleWithOperations {
+                            api_groups: vec![crate::priority_classes::GROUP.to_owned()],
+                            api_versions: vec!["v1".to_owned()],
+                            operations: crate::priority_classes::OPERATIONS
+                                .iter()
+                                .map(|o| (*o).to_owned())
+                                .collect(),
+                            resources: vec![crate::priority_classes::RESOURCE.to_owned()],
+                            scope: "Cluster",
+                        });
+                    }
+                    constraints
+                },
                 variables: variables(validating.variables),
                 validations: validating
                     .validations

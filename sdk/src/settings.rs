@@ -35,6 +35,9 @@ pub struct SettingsDoc {
     /// CRDs that embed pod templates, checked like the built-in workloads.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub custom_workloads: Vec<CustomWorkloadDoc>,
+    /// Rules for the PriorityClass objects themselves; absent means they are not checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub priority_classes: Option<PriorityClassesDoc>,
 }
 
 /// A rule, or the fallback (which takes no name or selectors), as written by the user.
@@ -62,6 +65,12 @@ pub struct RuleDoc {
     /// Refuse objects that name no class when there is no default.
     #[serde(default)]
     pub require_priority_class: bool,
+    /// The highest priority value the class used may have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_priority: Option<i64>,
+    /// The preemption policies the class used may have (`Never`, `PreemptLowerPriority`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_preemption_policies: Option<Vec<String>>,
 }
 
 /// Validated settings.
@@ -77,6 +86,8 @@ pub struct Settings {
     pub mutate_workload_templates: bool,
     /// Custom workload kinds, in the order of the settings.
     pub custom_workloads: Vec<CustomWorkload>,
+    /// Rules for PriorityClass objects; `None` means they are not checked.
+    pub priority_classes: Option<crate::priority_classes::PriorityClassRules>,
 }
 
 /// A validated namespace rule.
@@ -101,6 +112,69 @@ pub struct ClassPolicy {
     pub default_priority_class: Option<String>,
     /// Whether naming no class is refused (when there is no default).
     pub require_priority_class: bool,
+    /// The ceiling on the priority value of the class used, if any.
+    pub max_priority: Option<i32>,
+    /// The preemption policies the class used may have; `None` means any.
+    pub allowed_preemption_policies: Option<BTreeSet<PreemptionPolicy>>,
+}
+
+impl ClassPolicy {
+    /// Whether the rule restricts the values of the class used (`maxPriority`, `allowedPreemptionPolicies`), so
+    /// that the class's priority and preemption policy must be known, and a class that does not exist is refused.
+    pub fn checks_class_values(&self) -> bool {
+        self.max_priority.is_some() || self.allowed_preemption_policies.is_some()
+    }
+}
+
+/// A PriorityClass's `preemptionPolicy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum PreemptionPolicy {
+    /// `Never`: the Pods wait in the queue and never preempt others.
+    Never,
+    /// `PreemptLowerPriority`, Kubernetes' default.
+    PreemptLowerPriority,
+}
+
+impl PreemptionPolicy {
+    /// Every policy, in the order messages list them.
+    pub const ALL: [PreemptionPolicy; 2] = [Self::Never, Self::PreemptLowerPriority];
+
+    /// The name as Kubernetes writes it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Never => "Never",
+            Self::PreemptLowerPriority => "PreemptLowerPriority",
+        }
+    }
+
+    /// Parses the name as Kubernetes writes it.
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|p| p.as_str() == text)
+    }
+}
+
+impl fmt::Display for PreemptionPolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// The `priorityClasses` section as written by the user.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PriorityClassesDoc {
+    /// The highest `value` a class not named `system-*` may have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_value: Option<i64>,
+    /// Whether a class may set `globalDefault: true` (default `true`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allow_global_default: Option<bool>,
+    /// Whether a class must have a non-empty `description`.
+    #[serde(default)]
+    pub require_description: bool,
+    /// Classes whose `value` is below this must have `preemptionPolicy: Never`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub require_non_preempting_below: Option<i64>,
 }
 
 /// Which classes a rule lets through.
@@ -295,6 +369,19 @@ impl Settings {
         });
 
         let custom_workloads = crate::custom::validate(&doc.custom_workloads, &mut push);
+        let priority_classes = doc.priority_classes.as_ref().map(|pc| {
+            let at = "priorityClasses";
+            crate::priority_classes::PriorityClassRules {
+                max_value: pc
+                    .max_value
+                    .and_then(|v| int32(v, &format!("{at}.maxValue"), &mut push)),
+                allow_global_default: pc.allow_global_default.unwrap_or(true),
+                require_description: pc.require_description,
+                require_non_preempting_below: pc
+                    .require_non_preempting_below
+                    .and_then(|v| int32(v, &format!("{at}.requireNonPreemptingBelow"), &mut push)),
+            }
+        });
 
         if errors.is_empty() {
             Ok(Settings {
@@ -303,6 +390,7 @@ impl Settings {
                 unset_priority_classes: unset,
                 mutate_workload_templates: doc.mutate_workload_templates,
                 custom_workloads,
+                priority_classes,
             })
         } else {
             Err(SettingsError { errors })
@@ -384,9 +472,55 @@ fn class_policy(
             );
         }
     }
+    let max_priority = rule
+        .max_priority
+        .and_then(|v| int32(v, &format!("{at}.maxPriority"), push));
+    let allowed_preemption_policies = rule.allowed_preemption_policies.as_ref().map(|list| {
+        let key = format!("{at}.allowedPreemptionPolicies");
+        if list.is_empty() {
+            push(
+                key.clone(),
+                "must list at least one of Never, PreemptLowerPriority".into(),
+            );
+        }
+        let mut set = BTreeSet::new();
+        for (j, text) in list.iter().enumerate() {
+            match PreemptionPolicy::parse(text) {
+                Some(p) if set.insert(p) => {}
+                Some(_) => push(format!("{key}[{j}]"), format!("\"{text}\" is listed twice")),
+                None => push(
+                    format!("{key}[{j}]"),
+                    format!(
+                        "\"{text}\" is not a preemption policy: use Never or PreemptLowerPriority"
+                    ),
+                ),
+            }
+        }
+        set
+    });
     ClassPolicy {
         classes,
         default_priority_class: rule.default_priority_class.clone(),
         require_priority_class: rule.require_priority_class,
+        max_priority,
+        allowed_preemption_policies,
+    }
+}
+
+/// A priority value: Kubernetes stores them as 32-bit integers.
+fn int32(value: i64, field: &str, push: &mut impl FnMut(String, String)) -> Option<i32> {
+    match i32::try_from(value) {
+        Ok(v) => Some(v),
+        Err(_) => {
+            push(
+                field.to_owned(),
+                format!(
+                    "{value} is not a priority value: Kubernetes priorities are 32-bit integers ({} to {})",
+                    i32::MIN,
+                    i32::MAX
+                ),
+            );
+            None
+        }
     }
 }

@@ -105,6 +105,9 @@ fn decide_row(settings: &Settings, json: &str) -> Expect {
             reason: RejectReason::ClassRequired,
             ..
         }) => Expect::Required(rule),
+        Ok(Outcome::Reject { reason, .. }) => {
+            panic!("these settings set no maxPriority or allowedPreemptionPolicies: {reason:?}")
+        }
         Err(DecisionError::NamespaceLookup { rule, .. }) => Expect::LookupFailed(rule),
         Err(e) => panic!("unexpected error: {e}"),
     }

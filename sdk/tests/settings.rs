@@ -36,6 +36,15 @@ fn fields(settings: Value) -> Vec<String> {
 #[case::fallback_with_namespaces(json!({"fallback": {"namespaces": ["a"]}}), "fallback.namespaces")]
 #[case::fallback_with_name(json!({"fallback": {"name": "rest"}}), "fallback.name")]
 #[case::invalid_unset_class(json!({"unsetPriorityClasses": ["Low"]}), "unsetPriorityClasses[0]")]
+#[case::max_priority_not_int32(json!({"fallback": {"maxPriority": 3000000000u64}}), "fallback.maxPriority")]
+#[case::max_priority_not_a_number(json!({"rules": [{"name": "a", "namespaces": ["a"], "maxPriority": "high"}]}), "rules[0].maxPriority")]
+#[case::unknown_preemption_policy(json!({"rules": [{"name": "a", "namespaces": ["a"], "allowedPreemptionPolicies": ["Never", "Sometimes"]}]}), "rules[0].allowedPreemptionPolicies[1]")]
+#[case::repeated_preemption_policy(json!({"fallback": {"allowedPreemptionPolicies": ["Never", "Never"]}}), "fallback.allowedPreemptionPolicies[1]")]
+#[case::empty_preemption_policies(json!({"fallback": {"allowedPreemptionPolicies": []}}), "fallback.allowedPreemptionPolicies")]
+#[case::unknown_priority_classes_key(json!({"priorityClasses": {"maxvalue": 5}}), "priorityClasses.maxvalue")]
+#[case::priority_classes_ceiling_not_int32(json!({"priorityClasses": {"maxValue": -3000000000i64}}), "priorityClasses.maxValue")]
+#[case::non_preempting_below_not_int32(json!({"priorityClasses": {"requireNonPreemptingBelow": 3000000000u64}}), "priorityClasses.requireNonPreemptingBelow")]
+#[case::global_default_flag_not_bool(json!({"priorityClasses": {"allowGlobalDefault": "no"}}), "priorityClasses.allowGlobalDefault")]
 #[case::template_flag_not_bool(json!({"mutateWorkloadTemplates": "yes"}), "mutateWorkloadTemplates")]
 fn refuses_naming_the_field(#[case] settings: Value, #[case] field: &str) {
     assert_eq!(fields(settings), [field]);

@@ -7,14 +7,18 @@
 //! 4. otherwise the namespace has no labels but `kubernetes.io/metadata.name`.
 //!
 //! Every namespace also carries `kubernetes.io/metadata.name: <name>`, which the apiserver sets on all of them.
+//!
+//! The PriorityClasses that rules with `maxPriority` or `allowedPreemptionPolicies` look up come from
+//! `--cluster-state` only.
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use priority_guard_host::ClusterState;
-use priority_guard_sdk::decision::Labels;
+use priority_guard_sdk::decision::{ClassLookup, Labels};
 use priority_guard_sdk::manifest::{namespace_labels, with_name_label};
+use priority_guard_sdk::priority_classes::{self, PriorityClassInfo};
 
 /// Where namespace labels are looked up.
 #[derive(Debug, Default)]
@@ -22,6 +26,9 @@ pub(crate) struct NamespaceLabels {
     input: BTreeMap<String, Labels>,
     flag: Option<(String, Labels)>,
     cluster: BTreeMap<String, Result<Labels, String>>,
+    /// The PriorityClasses of `--cluster-state` (`None` without one), for rules with `maxPriority` or
+    /// `allowedPreemptionPolicies`.
+    classes: Option<BTreeMap<String, Result<PriorityClassInfo, String>>>,
 }
 
 /// Parses `k=v,k2=v2` (an empty string is no labels).
@@ -54,6 +61,33 @@ impl NamespaceLabels {
             let namespaces = state
                 .list("v1", "Namespace", None, None, None)
                 .context("cannot list the Namespaces of the cluster state")?;
+            let classes = state
+                .list(
+                    priority_classes::API_VERSION,
+                    priority_classes::KIND,
+                    None,
+                    None,
+                    None,
+                )
+                .context("cannot list the PriorityClasses of the cluster state")?;
+            labels.classes = Some(
+                classes
+                    .into_iter()
+                    .map(|object| {
+                        let name = object
+                            .pointer("/metadata/name")
+                            .and_then(serde_json::Value::as_str)
+                            .unwrap_or_default()
+                            .to_owned();
+                        let info = PriorityClassInfo::from_json(
+                            &object.to_string(),
+                            &format!("PriorityClass \"{name}\""),
+                        )
+                        .map_err(|e| format!("the cluster state {}: {e}", path.display()));
+                        (name, info)
+                    })
+                    .collect(),
+            );
             for object in namespaces {
                 match namespace_labels(object) {
                     Ok(Some((name, found))) => {
@@ -80,6 +114,18 @@ impl NamespaceLabels {
     /// Records a Namespace found in the input.
     pub(crate) fn add_from_input(&mut self, namespace: String, labels: Labels) {
         self.input.insert(namespace, labels);
+    }
+
+    /// A PriorityClass of `--cluster-state`: `Ok(None)` when the cluster state does not hold it, an error without
+    /// a cluster state.
+    pub(crate) fn priority_class(&self, name: &str) -> ClassLookup {
+        match &self.classes {
+            None => Err(
+                "no --cluster-state to read PriorityClasses from (kubectl get priorityclasses -o yaml)"
+                    .to_owned(),
+            ),
+            Some(classes) => classes.get(name).cloned().transpose(),
+        }
     }
 
     /// The labels of `namespace` (see the module documentation for the order).

@@ -321,11 +321,15 @@ impl<'s> Checker<'s> {
                 // Decided now; kept for the end only when the namespace's labels were read.
                 let labels = &self.labels;
                 let mut asked = None;
-                let decision = request.decide(self.settings, |ns| {
-                    let found = labels.get(ns);
-                    asked = Some((ns.to_owned(), found.clone()));
-                    found
-                });
+                let decision = request.decide_in_cluster(
+                    self.settings,
+                    |ns| {
+                        let found = labels.get(ns);
+                        asked = Some((ns.to_owned(), found.clone()));
+                        found
+                    },
+                    |class| labels.priority_class(class),
+                );
                 self.pending.push(match asked {
                     None => Pending::Done(CheckResult::decided(
                         name,
@@ -382,7 +386,11 @@ impl<'s> Checker<'s> {
                     let decision = if labels.get(&namespace) == used {
                         decision
                     } else {
-                        request.decide(settings, |ns| labels.get(ns))
+                        request.decide_in_cluster(
+                            settings,
+                            |ns| labels.get(ns),
+                            |class| labels.priority_class(class),
+                        )
                     };
                     CheckResult::decided(&files[file], line, request.subject, decision, settings)
                 }

@@ -48,6 +48,12 @@ pub(crate) mod rule_ids {
     pub(crate) const UNREADABLE_OBJECT: &str = "unreadable-object";
     /// The labels of the namespace could not be read for a selector rule.
     pub(crate) const NAMESPACE_LABELS: &str = "namespace-labels-unreadable";
+    /// The class used has a priority or preemption policy the rule does not allow, or does not exist.
+    pub(crate) const VALUES: &str = "priority-class-values-not-allowed";
+    /// A PriorityClass needed to check the rule's maxPriority or allowedPreemptionPolicies could not be read.
+    pub(crate) const CLASS_LOOKUP: &str = "priority-class-unreadable";
+    /// A PriorityClass object the priorityClasses settings refuse.
+    pub(crate) const CLASS_OBJECT: &str = "priority-class-object-refused";
     /// A default class would be written into the object, or given to its Pods.
     pub(crate) const DEFAULTED: &str = "priority-class-defaulted";
     /// A document that cannot be parsed or is not a readable Kubernetes object.
@@ -198,6 +204,14 @@ impl CheckResult {
                         rule_ids::NOT_ALLOWED
                     }
                     priority_guard_sdk::decision::RejectReason::ClassRequired => rule_ids::REQUIRED,
+                    priority_guard_sdk::decision::RejectReason::PriorityTooHigh { .. }
+                    | priority_guard_sdk::decision::RejectReason::PreemptionNotAllowed { .. }
+                    | priority_guard_sdk::decision::RejectReason::ClassDoesNotExist { .. } => {
+                        rule_ids::VALUES
+                    }
+                    priority_guard_sdk::decision::RejectReason::PriorityClassRefused { .. } => {
+                        rule_ids::CLASS_OBJECT
+                    }
                 });
                 result.rule = Some(rule);
                 result.message = message;
@@ -209,6 +223,10 @@ impl CheckResult {
                     DecisionError::NamespaceLookup { rule, .. } => {
                         result.rule = Some(rule.clone());
                         rule_ids::NAMESPACE_LABELS
+                    }
+                    DecisionError::PriorityClassLookup { rule, .. } => {
+                        result.rule = Some(rule.clone());
+                        rule_ids::CLASS_LOOKUP
                     }
                 });
                 result.message = error.to_string();

@@ -62,6 +62,34 @@ const RULES: &[RuleInfo] = &[
         help: "Give the namespace's labels with a Namespace object in the input, --namespace-labels or --cluster-state.",
     },
     RuleInfo {
+        id: rule_ids::VALUES,
+        name: "PriorityClassValuesNotAllowed",
+        level: "error",
+        short: "PriorityClass priority or preemption policy not allowed in this namespace",
+        full: "The PriorityClass the object uses (or the rule's default) has a priority above the rule's \
+               maxPriority or a preemptionPolicy outside its allowedPreemptionPolicies, or does not exist; the \
+               policy refuses the object.",
+        help: "Use an existing PriorityClass whose value and preemptionPolicy the rule allows (the message says which).",
+    },
+    RuleInfo {
+        id: rule_ids::CLASS_LOOKUP,
+        name: "PriorityClassUnreadable",
+        level: "error",
+        short: "PriorityClass cannot be read",
+        full: "A rule with maxPriority or allowedPreemptionPolicies needs the value of a PriorityClass that the \
+               object does not carry, and the class cannot be read; the policy fails closed and refuses the object.",
+        help: "Give the cluster's PriorityClasses with --cluster-state (kubectl get namespaces,priorityclasses -o yaml).",
+    },
+    RuleInfo {
+        id: rule_ids::CLASS_OBJECT,
+        name: "PriorityClassObjectRefused",
+        level: "error",
+        short: "PriorityClass object refused",
+        full: "A PriorityClass object breaks the priorityClasses settings (value ceiling, globalDefault, \
+               description, preemptionPolicy); the policy refuses it.",
+        help: "Fix the fields the message names.",
+    },
+    RuleInfo {
         id: rule_ids::DEFAULTED,
         name: "PriorityClassDefaulted",
         level: "note",
@@ -271,6 +299,9 @@ mod tests {
             rule_ids::REQUIRED,
             rule_ids::UNREADABLE_OBJECT,
             rule_ids::NAMESPACE_LABELS,
+            rule_ids::VALUES,
+            rule_ids::CLASS_LOOKUP,
+            rule_ids::CLASS_OBJECT,
             rule_ids::DEFAULTED,
             rule_ids::MALFORMED,
         ] {

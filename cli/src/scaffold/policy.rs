@@ -99,7 +99,17 @@ pub(crate) fn rules(settings: &Settings) -> Vec<Rule> {
             &["CREATE", "UPDATE"][..],
         )
     });
-    for (group, version, resource, operations) in kinds.chain(custom) {
+    // PriorityClass objects only when the settings have rules for them (metadata.yml lists them for the policy
+    // as a whole).
+    let priority_classes = settings.priority_classes.as_ref().map(|_| {
+        (
+            priority_guard_sdk::priority_classes::GROUP.to_owned(),
+            "v1".to_owned(),
+            priority_guard_sdk::priority_classes::RESOURCE.to_owned(),
+            priority_guard_sdk::priority_classes::OPERATIONS,
+        )
+    });
+    for (group, version, resource, operations) in kinds.chain(custom).chain(priority_classes) {
         let operations: Vec<String> = operations.iter().map(|o| (*o).to_owned()).collect();
         match rules.iter_mut().find(|r| {
             r.api_groups == [group.clone()]
@@ -133,14 +143,26 @@ pub(crate) fn cluster_admission_policy(
         .map(|r| &r.policy)
         .chain(&settings.fallback)
         .any(|p| p.default_priority_class.is_some());
-    let context_aware_resources = if settings.uses_namespace_labels() {
-        vec![ContextAwareResource {
+    let mut context_aware_resources = Vec::new();
+    if settings.uses_namespace_labels() {
+        context_aware_resources.push(ContextAwareResource {
             api_version: "v1",
             kind: "Namespace",
-        }]
-    } else {
-        Vec::new()
-    };
+        });
+    }
+    // `maxPriority` and `allowedPreemptionPolicies` look up the classes that workloads name.
+    if settings
+        .rules
+        .iter()
+        .map(|r| &r.policy)
+        .chain(&settings.fallback)
+        .any(|p| p.checks_class_values())
+    {
+        context_aware_resources.push(ContextAwareResource {
+            api_version: priority_guard_sdk::priority_classes::API_VERSION,
+            kind: priority_guard_sdk::priority_classes::KIND,
+        });
+    }
     Ok(ClusterAdmissionPolicy {
         api_version: "policies.kubewarden.io/v1",
         kind: "ClusterAdmissionPolicy",

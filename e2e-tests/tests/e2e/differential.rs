@@ -14,6 +14,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use priority_guard_e2e_tests::native::{NativePolicies, NativeVerdict};
+use priority_guard_e2e_tests::priority_plugin;
 use priority_guard_host::{ClusterState, PolicyInstance};
 use priority_guard_sdk::Settings;
 use priority_guard_sdk::native::{self, Options};
@@ -22,25 +23,94 @@ use serde_json::{Value, json};
 
 use crate::common;
 
-/// A difference that cannot be removed: its name, why, and how to recognise it.
+/// A difference that cannot be removed: its name, why, and how to recognise it (from the request and the two
+/// verdicts).
 struct Known {
     name: &'static str,
     why: &'static str,
-    recognise: fn(&Verdict, &Verdict) -> bool,
+    recognise: fn(&Value, &Verdict, &Verdict) -> bool,
 }
 
 /// Every known difference (the README lists the same, with the same names).
-const KNOWN: &[Known] = &[Known {
-    name: "namespace-unreadable",
-    why: "When the policy cannot read the namespace's labels it fails closed; the apiserver reads the namespace \
-          itself (and refuses requests for a namespace that does not exist before any admission policy runs), so \
-          the generated policies never face this.",
-    recognise: |wasm, _native| {
-        wasm.message
-            .as_deref()
-            .is_some_and(|m| m.starts_with("cannot decide the PriorityClass rule for namespace"))
+const KNOWN: &[Known] = &[
+    Known {
+        name: "namespace-unreadable",
+        why: "When the policy cannot read the namespace's labels it fails closed; the apiserver reads the namespace \
+              itself (and refuses requests for a namespace that does not exist before any admission policy runs), \
+              so the generated policies never face this.",
+        recognise: |_request, wasm, _native| {
+            wasm.message.as_deref().is_some_and(|m| {
+                m.starts_with("cannot decide the PriorityClass rule for namespace")
+            })
+        },
     },
-}];
+    Known {
+        name: "template-class-values",
+        why: "For a workload, the policy looks up the PriorityClass its pod template names (or the default its Pods \
+              will get) to check maxPriority, allowedPreemptionPolicies and that the class exists; CEL cannot read \
+              other objects, so the generated policy lets the workload through and its Pods are checked when they \
+              are created.",
+        recognise: |request, wasm, native| {
+            request["kind"]["kind"] != "Pod"
+                && native.allowed
+                && wasm.message.as_deref().is_some_and(is_class_value_message)
+        },
+    },
+    Known {
+        name: "pod-not-resolved",
+        why: "A Pod without spec.priority has not been through the apiserver's Priority plugin (never the case in a \
+              cluster, but possible in fixtures and before the cluster): the policy looks its class up, CEL can only \
+              read spec.priority and lets it through.",
+        recognise: |request, wasm, native| {
+            request["kind"]["kind"] == "Pod"
+                && request["object"]["spec"].get("priority").is_none()
+                && native.allowed
+                && wasm.message.as_deref().is_some_and(is_class_value_message)
+        },
+    },
+    Known {
+        name: "class-does-not-exist",
+        why: "A rule with maxPriority or allowedPreemptionPolicies whose default does not exist: the policy refuses \
+              the Pod naming the missing class; with the generated policies the apiserver's Priority plugin \
+              refuses it after the MutatingAdmissionPolicy set the default (\"no PriorityClass with name ... was \
+              found\").",
+        recognise: |_request, wasm, native| {
+            !wasm.allowed
+                && !native.allowed
+                && wasm
+                    .message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("\" does not exist:"))
+                && native
+                    .message
+                    .as_deref()
+                    .is_some_and(|m| m.contains("no PriorityClass with name"))
+        },
+    },
+];
+
+/// Whether a refusal is about the values of a class looked up (`maxPriority`, `allowedPreemptionPolicies`) or
+/// a class that does not exist.
+fn is_class_value_message(message: &str) -> bool {
+    message.contains(" has priority ")
+        || message.contains(" has preemptionPolicy ")
+        || message.contains("\" does not exist: ")
+}
+
+/// What kind of check an agreed refusal comes from, for the tally.
+fn denial_kind(message: &str) -> &'static str {
+    if message.contains(" has priority ") {
+        "maxPriority"
+    } else if message.contains(" has preemptionPolicy ") {
+        "allowedPreemptionPolicies"
+    } else if message.contains("by the priorityClasses settings") {
+        "priorityClasses"
+    } else if message.contains("no PriorityClass with name") {
+        "priority-plugin"
+    } else {
+        "classes"
+    }
+}
 
 /// What an engine decided.
 #[derive(Debug, Clone, PartialEq)]
@@ -51,19 +121,49 @@ struct Verdict {
     object: Option<Value>,
 }
 
-fn wasm_verdict(instance: &PolicyInstance, request: &Value, settings: &Value) -> Verdict {
+/// The object a Pod becomes when the apiserver runs its Priority plugin again after a mutation; other kinds are
+/// left as they are.
+fn rerun_plugins(
+    request: &Value,
+    classes: &priority_plugin::Classes,
+    object: &Value,
+) -> Result<Value, String> {
+    if request["kind"]["kind"] == "Pod" && request["kind"]["group"] == "" {
+        priority_plugin::resolve(object, classes)
+    } else {
+        Ok(object.clone())
+    }
+}
+
+fn wasm_verdict(
+    instance: &PolicyInstance,
+    request: &Value,
+    settings: &Value,
+    classes: &priority_plugin::Classes,
+) -> Verdict {
     let response = instance
         .validate(request, settings)
         .unwrap_or_else(|e| panic!("policy.wasm failed on {request}: {e:#}"));
     let original = request.get("object").filter(|o| !o.is_null()).cloned();
+    if let Some(mutated) = response.mutated_object.filter(|_| response.accepted) {
+        // The apiserver runs its built-in plugins again on the object the webhook changed.
+        return match rerun_plugins(request, classes, &mutated) {
+            Ok(object) => Verdict {
+                allowed: true,
+                message: None,
+                object: Some(object),
+            },
+            Err(message) => Verdict {
+                allowed: false,
+                message: Some(message),
+                object: None,
+            },
+        };
+    }
     Verdict {
         allowed: response.accepted,
         message: response.message.filter(|_| !response.accepted),
-        object: if response.accepted {
-            response.mutated_object.or(original)
-        } else {
-            None
-        },
+        object: if response.accepted { original } else { None },
     }
 }
 
@@ -71,9 +171,12 @@ fn native_verdict(
     policies: &NativePolicies,
     request: &Value,
     namespace: Option<&Value>,
+    classes: &priority_plugin::Classes,
 ) -> Verdict {
     match policies
-        .admit(request, namespace)
+        .admit_with(request, namespace, |object| {
+            rerun_plugins(request, classes, object)
+        })
         .unwrap_or_else(|e| panic!("the native engine failed on {request}: {e:#}"))
     {
         NativeVerdict::Allowed { object, .. } => Verdict {
@@ -111,6 +214,8 @@ struct Tally {
     allowed: usize,
     denied: usize,
     mutated: usize,
+    /// Agreed refusals by the check that refused.
+    denied_by: BTreeMap<&'static str, usize>,
     known: BTreeMap<&'static str, usize>,
     unexplained: Vec<String>,
     /// Outcomes of the cases of custom kinds that the settings declare: allowed, mutated, denied.
@@ -118,11 +223,16 @@ struct Tally {
 }
 
 impl Tally {
-    fn compare(&mut self, case: &str, wasm: &Verdict, native: &Verdict, original: Option<&Value>) {
+    fn compare(&mut self, case: &str, request: &Value, wasm: &Verdict, native: &Verdict) {
+        let original = request.get("object");
         self.cases += 1;
         if wasm == native {
             if !wasm.allowed {
                 self.denied += 1;
+                *self
+                    .denied_by
+                    .entry(denial_kind(wasm.message.as_deref().unwrap_or("")))
+                    .or_default() += 1;
             } else if wasm.object.as_ref() != original {
                 self.mutated += 1;
             } else {
@@ -130,7 +240,7 @@ impl Tally {
             }
             return;
         }
-        match KNOWN.iter().find(|k| (k.recognise)(wasm, native)) {
+        match KNOWN.iter().find(|k| (k.recognise)(request, wasm, native)) {
             Some(known) => *self.known.entry(known.name).or_default() += 1,
             None => {
                 if self.unexplained.len() < 5 {
@@ -292,7 +402,43 @@ fn random_policy(rng: &mut Rng, unset: &[&str]) -> serde_json::Map<String, Value
     if rng.chance(35) {
         rule.insert("requirePriorityClass".into(), json!(true));
     }
+    if rng.chance(30) {
+        rule.insert(
+            "maxPriority".into(),
+            json!(rng.pick(&[0, 100, 500, 5000, 100_000])),
+        );
+    }
+    if rng.chance(25) {
+        const CHOICES: &[&[&str]] = &[
+            &["Never"],
+            &["PreemptLowerPriority"],
+            &["PreemptLowerPriority", "Never"],
+        ];
+        let policies = rng.pick(CHOICES);
+        rule.insert("allowedPreemptionPolicies".into(), json!(policies));
+    }
     rule
+}
+
+/// The `priorityClasses` settings section, each field at random.
+fn random_priority_classes(rng: &mut Rng) -> Value {
+    let mut section = serde_json::Map::new();
+    if rng.chance(60) {
+        section.insert("maxValue".into(), json!(rng.pick(&[100, 1000, 100_000])));
+    }
+    if rng.chance(50) {
+        section.insert("allowGlobalDefault".into(), json!(rng.chance(50)));
+    }
+    if rng.chance(50) {
+        section.insert("requireDescription".into(), json!(rng.chance(70)));
+    }
+    if rng.chance(40) {
+        section.insert(
+            "requireNonPreemptingBelow".into(),
+            json!(rng.pick(&[50, 1000])),
+        );
+    }
+    Value::Object(section)
 }
 
 fn random_settings(rng: &mut Rng) -> Value {
@@ -336,6 +482,9 @@ fn random_settings(rng: &mut Rng) -> Value {
             })
             .collect();
         settings["customWorkloads"] = json!(declared);
+    }
+    if rng.chance(35) {
+        settings["priorityClasses"] = random_priority_classes(rng);
     }
     settings
 }
@@ -387,7 +536,13 @@ const CUSTOM_KINDS: &[CustomKind] = &[
 ];
 
 /// The object of a custom kind: its pod specs at random, some list items without one.
-fn custom_object(rng: &mut Rng, custom: &CustomKind, namespace: &str, name: &str) -> Value {
+fn custom_object(
+    rng: &mut Rng,
+    custom: &CustomKind,
+    namespace: &str,
+    name: &str,
+    classes: &priority_plugin::Classes,
+) -> Value {
     let mut object = json!({
         "apiVersion": format!("{}/{}", custom.group, custom.version),
         "kind": custom.kind,
@@ -402,13 +557,13 @@ fn custom_object(rng: &mut Rng, custom: &CustomKind, namespace: &str, name: &str
             .map(|i| {
                 let mut item = json!({});
                 if custom.item.is_empty() {
-                    item = random_pod_spec(rng);
+                    item = random_pod_spec(rng, false, classes);
                 } else if rng.chance(85) {
                     let mut at = &mut item;
                     for step in custom.item {
                         at = &mut at[*step];
                     }
-                    *at = random_pod_spec(rng);
+                    *at = random_pod_spec(rng, false, classes);
                     item["name"] = json!(format!("task-{i}"));
                 } else {
                     item["name"] = json!(format!("task-{i}"));
@@ -418,7 +573,7 @@ fn custom_object(rng: &mut Rng, custom: &CustomKind, namespace: &str, name: &str
             .collect();
         Value::Array(items)
     } else {
-        random_pod_spec(rng)
+        random_pod_spec(rng, false, classes)
     };
     let mut at = &mut object;
     for step in custom.list {
@@ -426,6 +581,69 @@ fn custom_object(rng: &mut Rng, custom: &CustomKind, namespace: &str, name: &str
     }
     *at = value;
     object
+}
+
+/// The PriorityClasses a random cluster may hold: (name, value, preemptionPolicy). `other` (in [`CLASSES`]) never
+/// exists.
+const CLUSTER_CLASSES: &[(&str, i64, &str)] = &[
+    ("prod-pc", 100_000, "PreemptLowerPriority"),
+    ("preprod-pc", 10_000, "PreemptLowerPriority"),
+    ("dev-pc", 100, "Never"),
+    (
+        "system-cluster-critical",
+        2_000_000_000,
+        "PreemptLowerPriority",
+    ),
+    (
+        "system-node-critical",
+        2_000_001_000,
+        "PreemptLowerPriority",
+    ),
+    ("batch-low", 10, "Never"),
+    ("batch-high", 5000, "PreemptLowerPriority"),
+    ("cluster-default", 0, "PreemptLowerPriority"),
+    ("team-a-pc", 500, "Never"),
+];
+
+/// A random subset of [`CLUSTER_CLASSES`] as PriorityClass objects, by name.
+fn class_objects(rng: &mut Rng) -> priority_plugin::Classes {
+    CLUSTER_CLASSES
+        .iter()
+        .filter(|_| rng.chance(85))
+        .map(|(name, value, policy)| {
+            (
+                (*name).to_owned(),
+                json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+                       "metadata": {"name": name}, "value": value, "preemptionPolicy": policy,
+                       "description": "a class of the random cluster"}),
+            )
+        })
+        .collect()
+}
+
+/// A PriorityClass object as an admin writes it (after the apiserver's defaulting, usually with a
+/// preemptionPolicy).
+fn random_priority_class(rng: &mut Rng) -> Value {
+    let mut class = json!({
+        "apiVersion": "scheduling.k8s.io/v1",
+        "kind": "PriorityClass",
+        "metadata": {"name": rng.pick(&["batch-x", "team-b-pc", "system-custom", "low"])},
+        "value": rng.pick(&[0, 50, 100, 999, 1000, 5000, 2_000_000_000]),
+    });
+    match rng.below(10) {
+        0..=2 => class["globalDefault"] = json!(true),
+        3..=4 => class["globalDefault"] = json!(false),
+        _ => {}
+    }
+    match rng.below(10) {
+        0..=4 => class["description"] = json!("for batch jobs"),
+        5 => class["description"] = json!(""),
+        _ => {}
+    }
+    if rng.chance(70) {
+        class["preemptionPolicy"] = json!(rng.pick(&["Never", "PreemptLowerPriority"]));
+    }
+    class
 }
 
 /// (group, kind, resource, pod spec path); the last is a kind the policy does not check.
@@ -471,18 +689,31 @@ const KINDS: &[(&str, &str, &str, &[&str])] = &[
     ("", "ConfigMap", "configmaps", &[]),
 ];
 
-fn random_pod_spec(rng: &mut Rng) -> Value {
+fn random_pod_spec(rng: &mut Rng, pod: bool, classes: &priority_plugin::Classes) -> Value {
     let mut spec = json!({"containers": [{"name": "app", "image": "registry.example/app:1"}]});
     match rng.below(10) {
         0..=1 => {}
         2 => spec["priorityClassName"] = json!(""),
         _ => spec["priorityClassName"] = json!(rng.pick(CLASSES)),
     }
-    if rng.chance(50) {
-        spec["priority"] = json!(rng.pick(&[0, 10, 1000, 1_000_000]));
-    }
-    if rng.chance(40) {
-        spec["preemptionPolicy"] = json!(rng.pick(&["Never", "PreemptLowerPriority"]));
+    let named = spec["priorityClassName"].as_str().unwrap_or("");
+    if pod && rng.chance(80) {
+        // As the Priority plugin resolved it: the class's values, or 0 without a class.
+        let (priority, policy) = match classes.get(named) {
+            Some(class) => (class["value"].clone(), class["preemptionPolicy"].clone()),
+            None => (json!(0), json!("PreemptLowerPriority")),
+        };
+        spec["priority"] = priority;
+        if rng.chance(90) {
+            spec["preemptionPolicy"] = policy;
+        }
+    } else {
+        if rng.chance(50) {
+            spec["priority"] = json!(rng.pick(&[0, 10, 1000, 1_000_000]));
+        }
+        if rng.chance(40) {
+            spec["preemptionPolicy"] = json!(rng.pick(&["Never", "PreemptLowerPriority"]));
+        }
     }
     if rng.chance(20) {
         spec["futureField"] = json!({"kept": true});
@@ -490,9 +721,12 @@ fn random_pod_spec(rng: &mut Rng) -> Value {
     spec
 }
 
-fn random_request(rng: &mut Rng, i: usize) -> Value {
+fn random_request(rng: &mut Rng, i: usize, classes: &priority_plugin::Classes) -> Value {
+    if rng.chance(12) {
+        return random_priority_class_request(rng, i);
+    }
     if rng.chance(30) {
-        return random_custom_request(rng, i);
+        return random_custom_request(rng, i, classes);
     }
     let (group, kind, resource, path) = *rng.pick(KINDS);
     let namespace = *rng.pick(NAMESPACES);
@@ -518,7 +752,7 @@ fn random_request(rng: &mut Rng, i: usize) -> Value {
                 at["metadata"] = json!({"labels": {"app": "web"}});
             }
         }
-        at[path[path.len() - 1]] = random_pod_spec(rng);
+        at[path[path.len() - 1]] = random_pod_spec(rng, kind == "Pod", classes);
     }
     let operation = *rng.pick(&[
         "CREATE", "CREATE", "CREATE", "CREATE", "UPDATE", "UPDATE", "DELETE",
@@ -561,11 +795,11 @@ fn random_request(rng: &mut Rng, i: usize) -> Value {
 }
 
 /// A request for a custom kind (declared in the settings or not).
-fn random_custom_request(rng: &mut Rng, i: usize) -> Value {
+fn random_custom_request(rng: &mut Rng, i: usize, classes: &priority_plugin::Classes) -> Value {
     let custom = rng.pick(CUSTOM_KINDS);
     let namespace = *rng.pick(NAMESPACES);
     let name = format!("web-{i}");
-    let object = custom_object(rng, custom, namespace, &name);
+    let object = custom_object(rng, custom, namespace, &name, classes);
     let operation = *rng.pick(&["CREATE", "CREATE", "CREATE", "UPDATE", "UPDATE", "DELETE"]);
     let (group, version) = (custom.group, custom.version);
     let mut request = json!({
@@ -586,8 +820,38 @@ fn random_custom_request(rng: &mut Rng, i: usize) -> Value {
     match operation {
         "CREATE" => request["object"] = object,
         "UPDATE" => {
-            request["oldObject"] = custom_object(rng, custom, namespace, &name);
+            request["oldObject"] = custom_object(rng, custom, namespace, &name, classes);
             request["object"] = object;
+        }
+        _ => {
+            request["object"] = Value::Null;
+            request["oldObject"] = object;
+        }
+    }
+    request
+}
+
+/// A CREATE, UPDATE or DELETE of a PriorityClass (cluster-scoped: no namespace).
+fn random_priority_class_request(rng: &mut Rng, i: usize) -> Value {
+    let object = random_priority_class(rng);
+    let operation = *rng.pick(&["CREATE", "CREATE", "UPDATE", "DELETE"]);
+    let gvk = json!({"group": "scheduling.k8s.io", "version": "v1", "kind": "PriorityClass"});
+    let gvr = json!({"group": "scheduling.k8s.io", "version": "v1", "resource": "priorityclasses"});
+    let mut request = json!({
+        "uid": format!("case-{i}"),
+        "kind": gvk, "resource": gvr, "requestKind": gvk, "requestResource": gvr,
+        "name": object["metadata"]["name"],
+        "operation": operation,
+        "userInfo": {"username": "admin@example.com", "groups": ["system:masters"]},
+        "dryRun": false,
+    });
+    match operation {
+        "CREATE" => request["object"] = object,
+        "UPDATE" => {
+            let mut old = object.clone();
+            old["description"] = json!("before");
+            request["object"] = object;
+            request["oldObject"] = old;
         }
         _ => {
             request["object"] = Value::Null;
@@ -632,19 +896,27 @@ fn random_run(cases: usize, seed: u64) -> Tally {
     while tally.cases < cases {
         let settings = random_settings(&mut rng);
         let namespaces = namespace_objects(&mut rng);
-        let cluster = ClusterState::from_objects(namespaces.values().cloned()).expect("cluster");
+        let classes = class_objects(&mut rng);
+        let cluster = ClusterState::from_objects(
+            namespaces
+                .values()
+                .cloned()
+                .chain(classes.values().cloned()),
+        )
+        .expect("cluster");
         let instance = common::module()
             .instance(Arc::new(cluster))
             .expect("instance");
         let policies = native_policies(&settings);
         for _ in 0..CASES_PER_SETTINGS.min(cases - tally.cases) {
-            let request = random_request(&mut rng, tally.cases);
+            let request = random_request(&mut rng, tally.cases, &classes);
             let namespace = namespaces.get(request["namespace"].as_str().unwrap_or(""));
-            let wasm = wasm_verdict(&instance, &request, &settings);
-            let native = native_verdict(&policies, &request, namespace);
+            let wasm = wasm_verdict(&instance, &request, &settings, &classes);
+            let native = native_verdict(&policies, &request, namespace, &classes);
             let case = format!(
-                "seed {seed:#x} case {}:\n  settings: {settings}\n  request: {request}",
-                tally.cases
+                "seed {seed:#x} case {}:\n  settings: {settings}\n  classes: {:?}\n  request: {request}",
+                tally.cases,
+                classes.keys().collect::<Vec<_>>()
             );
             let declared = settings["customWorkloads"]
                 .as_array()
@@ -662,7 +934,7 @@ fn random_run(cases: usize, seed: u64) -> Tally {
                 };
                 tally.custom[outcome] += 1;
             }
-            tally.compare(&case, &wasm, &native, request.get("object"));
+            tally.compare(&case, &request, &wasm, &native);
         }
     }
     tally
@@ -675,6 +947,7 @@ fn fixture_run() -> Tally {
         let cluster_text = std::fs::read_to_string(dir.join("cluster.yaml")).expect("cluster.yaml");
         let cluster = ClusterState::from_yaml_or_json(&cluster_text).expect("cluster.yaml");
         let mut namespaces = BTreeMap::new();
+        let mut classes = priority_plugin::Classes::new();
         for doc in serde_yaml_ng::Deserializer::from_str(&cluster_text) {
             let doc = Value::deserialize(doc).expect("cluster.yaml parses");
             let items = doc
@@ -682,11 +955,13 @@ fn fixture_run() -> Tally {
                 .and_then(Value::as_array)
                 .cloned()
                 .unwrap_or(vec![doc]);
-            for item in items.into_iter().filter(|o| o["kind"] == "Namespace") {
-                namespaces.insert(
-                    item["metadata"]["name"].as_str().unwrap_or("").to_owned(),
-                    item,
-                );
+            for item in items {
+                let name = item["metadata"]["name"].as_str().unwrap_or("").to_owned();
+                if item["kind"] == "Namespace" {
+                    namespaces.insert(name, item);
+                } else if item["kind"] == "PriorityClass" {
+                    classes.insert(name, item);
+                }
             }
         }
         let instance = common::module()
@@ -702,9 +977,9 @@ fn fixture_run() -> Tally {
             let review = common::yaml(&path);
             let request = review.get("request").cloned().unwrap_or(review);
             let namespace = namespaces.get(request["namespace"].as_str().unwrap_or(""));
-            let wasm = wasm_verdict(&instance, &request, &settings);
-            let native = native_verdict(&policies, &request, namespace);
-            tally.compare(&fixture_name(&path), &wasm, &native, request.get("object"));
+            let wasm = wasm_verdict(&instance, &request, &settings, &classes);
+            let native = native_verdict(&policies, &request, namespace, &classes);
+            tally.compare(&fixture_name(&path), &request, &wasm, &native);
         }
     }
     tally
@@ -780,7 +1055,7 @@ fn policy_wasm_and_the_generated_admission_policies_agree() {
         "the known differences seen must be exactly the listed ones ({:?})",
         KNOWN.iter().map(|k| (k.name, k.why)).collect::<Vec<_>>()
     );
-    // The random cases exercise every outcome, or the comparison proves little.
+    // The random cases exercise every outcome and every check, or the comparison proves little.
     assert!(
         random.cases < 1000 || (random.allowed > 0 && random.mutated > 0 && random.denied > 0),
         "{random:?}"
@@ -790,4 +1065,84 @@ fn policy_wasm_and_the_generated_admission_policies_agree() {
         random.cases < 1000 || random.custom.iter().all(|n| *n > 0),
         "{random:?}"
     );
+    println!("agreed refusals by check: {:?}", random.denied_by);
+    for check in [
+        "classes",
+        "maxPriority",
+        "allowedPreemptionPolicies",
+        "priorityClasses",
+    ] {
+        assert!(
+            random.cases < 1000 || random.denied_by.get(check).is_some_and(|n| *n > 0),
+            "no agreed refusal by {check}: {:?}",
+            random.denied_by
+        );
+    }
+}
+
+/// The audit scanner sends, for every existing object, a CREATE request without oldObject. Workloads and
+/// PriorityClasses are checked alike on CREATE and UPDATE, so their audit request must get the decision of the
+/// admission request; and every object the policy admitted (as stored, after its default and the Priority
+/// plugin) must pass the audit unchanged.
+#[test]
+fn audit_scanner_requests_get_the_same_decisions() {
+    let mut rng = Rng(0xa0d1_7000);
+    let (mut same, mut stored) = (0, 0);
+    for round in 0..150 {
+        let settings = random_settings(&mut rng);
+        let namespaces = namespace_objects(&mut rng);
+        let classes = class_objects(&mut rng);
+        let cluster = ClusterState::from_objects(
+            namespaces
+                .values()
+                .cloned()
+                .chain(classes.values().cloned()),
+        )
+        .expect("cluster");
+        let instance = common::module()
+            .instance(Arc::new(cluster))
+            .expect("instance");
+        for i in 0..20 {
+            let request = random_request(&mut rng, round * 20 + i, &classes);
+            let operation = request["operation"].as_str().unwrap_or("");
+            let is_pod = request["kind"]["kind"] == "Pod";
+            if operation == "DELETE" || request.get("subResource").is_some() {
+                continue;
+            }
+            let audit = |object: &Value| {
+                let mut audit = request.clone();
+                audit["operation"] = json!("CREATE");
+                audit["uid"] = json!("audit");
+                audit["dryRun"] = json!(true);
+                audit["object"] = object.clone();
+                if let Some(map) = audit.as_object_mut() {
+                    map.remove("oldObject");
+                }
+                audit
+            };
+            let wasm = wasm_verdict(&instance, &request, &settings, &classes);
+            if !(is_pod && operation == "UPDATE") {
+                let again =
+                    wasm_verdict(&instance, &audit(&request["object"]), &settings, &classes);
+                assert_eq!(again, wasm, "audit of {request}\nsettings: {settings}");
+                same += 1;
+            }
+            if wasm.allowed && (operation == "CREATE" || !is_pod) {
+                let object = wasm.object.as_ref().expect("an admitted object");
+                let again = wasm_verdict(&instance, &audit(object), &settings, &classes);
+                assert_eq!(
+                    again,
+                    Verdict {
+                        allowed: true,
+                        message: None,
+                        object: Some(object.clone()),
+                    },
+                    "stored object of {request}\nsettings: {settings}"
+                );
+                stored += 1;
+            }
+        }
+    }
+    println!("audit: {same} requests decided alike, {stored} stored objects admitted unchanged");
+    assert!(same > 1000 && stored > 1000, "{same} {stored}");
 }

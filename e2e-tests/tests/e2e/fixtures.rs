@@ -7,8 +7,9 @@ use std::path::Path;
 use base64::Engine as _;
 use priority_guard_host::{AdmissionResponse, ClusterState};
 use priority_guard_sdk::decision::{Labels, RejectReason};
+use priority_guard_sdk::priority_classes::PriorityClassInfo;
 use priority_guard_sdk::{
-    AdmissionRequestView, DecisionError, Outcome, Settings, decide, messages,
+    AdmissionRequestView, DecisionError, Outcome, Settings, decide_in_cluster, messages,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -51,6 +52,23 @@ fn labels_from(cluster: &Value) -> BTreeMap<String, Labels> {
         .collect()
 }
 
+/// The PriorityClasses of a cluster document, as the policy reads them.
+fn classes_from(cluster: &Value) -> BTreeMap<String, PriorityClassInfo> {
+    let items = match cluster.get("items") {
+        Some(Value::Array(items)) => items.clone(),
+        _ => vec![cluster.clone()],
+    };
+    items
+        .into_iter()
+        .filter(|o| o["kind"] == "PriorityClass")
+        .map(|o| {
+            let name = o["metadata"]["name"].as_str().expect("named").to_owned();
+            let info = PriorityClassInfo::from_json(&o.to_string(), &name).expect("a class");
+            (name, info)
+        })
+        .collect()
+}
+
 fn sorted(mut ops: Vec<Value>) -> Vec<Value> {
     ops.sort_by_key(|op| (op["path"].as_str().unwrap_or("").to_owned(), op.to_string()));
     ops
@@ -62,9 +80,11 @@ fn run_scenario(dir: &Path) -> usize {
     let cluster_text = std::fs::read_to_string(dir.join("cluster.yaml")).expect("cluster.yaml");
     // The cluster file may be multi-document YAML: read every document for the sdk's label lookups.
     let mut namespaces = BTreeMap::new();
+    let mut classes = BTreeMap::new();
     for doc in serde_yaml_ng::Deserializer::from_str(&cluster_text) {
         let doc = Value::deserialize(doc).expect("cluster.yaml parses");
         namespaces.extend(labels_from(&doc));
+        classes.extend(classes_from(&doc));
     }
     let expected: BTreeMap<String, Expected> =
         serde_json::from_value(common::yaml(&dir.join("expected.yaml")))
@@ -105,12 +125,17 @@ fn run_scenario(dir: &Path) -> usize {
         // The sdk alone.
         let view =
             AdmissionRequestView::from_json(&request_json).expect("fixture is a valid request");
-        let sdk = decide(&settings, &view, |ns| {
-            namespaces
-                .get(ns)
-                .cloned()
-                .ok_or_else(|| format!("namespace {ns} not found"))
-        });
+        let sdk = decide_in_cluster(
+            &settings,
+            &view,
+            |ns| {
+                namespaces
+                    .get(ns)
+                    .cloned()
+                    .ok_or_else(|| format!("namespace {ns} not found"))
+            },
+            |class| Ok(classes.get(class).copied()),
+        );
         let suffix = name.rsplit('_').next().expect("suffix");
         let sdk_message = match (&sdk, suffix) {
             (Ok(Outcome::Accept { rule, reason }), "accept") => {
@@ -130,6 +155,10 @@ fn run_scenario(dir: &Path) -> usize {
                 let kind = match reason {
                     RejectReason::ClassNotAllowed { .. } => "ClassNotAllowed",
                     RejectReason::ClassRequired => "ClassRequired",
+                    RejectReason::PriorityTooHigh { .. } => "PriorityTooHigh",
+                    RejectReason::PreemptionNotAllowed { .. } => "PreemptionNotAllowed",
+                    RejectReason::ClassDoesNotExist { .. } => "ClassDoesNotExist",
+                    RejectReason::PriorityClassRefused { .. } => "PriorityClassRefused",
                 };
                 assert_eq!(Some(kind), want.reason.as_deref(), "{name}: reason");
                 Some(message.clone())
