@@ -246,15 +246,8 @@ pub fn decide_in_cluster(
     let mut patch = Vec::new();
     let mut applied_default = None;
     let mut reason = AcceptReason::ClassAllowed;
-    let mut value_checks = Vec::with_capacity(specs.len());
     for found in &specs {
-        let class = found
-            .spec
-            .priority_class_name
-            .as_deref()
-            .filter(|c| !c.is_empty() && !settings.unset_priority_classes.contains(*c));
-        let mut default_used = None;
-        match class {
+        match named_class(found, settings) {
             Some(class) if policy.classes.allows(class) => {}
             Some(class) => {
                 return Ok(Outcome::Reject {
@@ -277,12 +270,8 @@ pub fn decide_in_cluster(
                 Some(default) if writes_default => {
                     patch.extend(mutation::set_class(found, default));
                     applied_default = Some(default.clone());
-                    default_used = Some(default.as_str());
                 }
-                Some(default) => {
-                    reason = AcceptReason::DefaultLeftToPods;
-                    default_used = Some(default.as_str());
-                }
+                Some(_) => reason = AcceptReason::DefaultLeftToPods,
                 None if policy.require_priority_class => {
                     return Ok(Outcome::Reject {
                         rule: rule.to_owned(),
@@ -300,7 +289,6 @@ pub fn decide_in_cluster(
                 None => reason = AcceptReason::NoneGiven,
             },
         }
-        value_checks.push((found, default_used));
     }
     // The values of the classes only after the names of every pod spec passed, so that a refusal for a name
     // comes first whichever pod spec holds it (as in the generated CEL, which sees the names only).
@@ -313,7 +301,12 @@ pub fn decide_in_cluster(
             rule,
             policy,
         };
-        for (found, default_used) in value_checks {
+        for found in &specs {
+            // The rule's default when the pod spec names no class (written, or left to its Pods).
+            let default_used = match named_class(found, settings) {
+                Some(_) => None,
+                None => policy.default_priority_class.as_deref(),
+            };
             if let Some(rejection) =
                 checked.class_values(object, found, default_used, &mut priority_class)?
             {
@@ -335,6 +328,15 @@ pub fn decide_in_cluster(
 }
 
 /// A pod spec under a rule that restricts the values of the class used.
+/// The class a pod spec names, or `None` when it names none or one of `unsetPriorityClasses`.
+fn named_class<'a>(found: &'a FoundPodSpec<'_>, settings: &Settings) -> Option<&'a str> {
+    found
+        .spec
+        .priority_class_name
+        .as_deref()
+        .filter(|c| !c.is_empty() && !settings.unset_priority_classes.contains(*c))
+}
+
 struct CheckedSpec<'a> {
     kind: &'a str,
     /// A Pod (not a template): its `spec.priority` may have been resolved by the apiserver.
