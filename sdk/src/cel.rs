@@ -303,12 +303,7 @@ fn allowed_expression_for(classes: &ClassList, class: &str) -> Option<String> {
 
 /// The rules in order with their policies, the fallback last.
 fn rules(settings: &Settings) -> Vec<(&str, &ClassPolicy)> {
-    settings
-        .rules
-        .iter()
-        .map(|r| (r.name.as_str(), &r.policy))
-        .chain(settings.fallback_rule())
-        .collect()
+    settings.policies().collect()
 }
 
 /// The variables that find the pod spec, the class, the object's name and the rule, shared by both policies.

@@ -21,7 +21,7 @@ use crate::custom::CustomWorkload;
 use crate::decision::{DecisionError, Labels, Outcome, decide};
 use crate::kinds;
 use crate::request::AdmissionRequestView;
-use crate::settings::{FALLBACK_RULE_NAME, Settings};
+use crate::settings::Settings;
 
 /// The uid of the requests written for manifests.
 pub const REQUEST_UID: &str = "priority-guard-check";
@@ -335,16 +335,11 @@ pub fn decide_manifest(
 /// The default class of the rule named `rule` (a rule of `settings`, or the fallback): what Pods get when they
 /// name none, e.g. the Pods of a workload accepted with [`crate::AcceptReason::DefaultLeftToPods`].
 pub fn rule_default<'s>(settings: &'s Settings, rule: &str) -> Option<&'s str> {
-    let policy = if rule == FALLBACK_RULE_NAME {
-        settings.fallback.as_ref()
-    } else {
-        settings
-            .rules
-            .iter()
-            .find(|r| r.name == rule)
-            .map(|r| &r.policy)
-    };
-    policy.and_then(|p| p.default_priority_class.as_deref())
+    // `fallback` is reserved: no rule has the fallback's name.
+    settings
+        .policies()
+        .find(|(name, _)| *name == rule)
+        .and_then(|(_, p)| p.default_priority_class.as_deref())
 }
 
 /// The name and labels of a Namespace object, `None` for any other object.

@@ -397,6 +397,14 @@ impl Settings {
         }
     }
 
+    /// Every rule's name and policy in order, the fallback last.
+    pub fn policies(&self) -> impl Iterator<Item = (&str, &ClassPolicy)> {
+        self.rules
+            .iter()
+            .map(|r| (r.name.as_str(), &r.policy))
+            .chain(self.fallback_rule())
+    }
+
     /// The rule's name and policy for the fallback, as the decision reports it.
     pub fn fallback_rule(&self) -> Option<(&str, &ClassPolicy)> {
         self.fallback.as_ref().map(|p| (FALLBACK_RULE_NAME, p))

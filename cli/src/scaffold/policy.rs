@@ -138,11 +138,8 @@ pub(crate) fn cluster_admission_policy(
     let doc: SettingsDoc =
         serde_json::from_value(value).context("cannot read the validated settings again")?;
     let mutating = settings
-        .rules
-        .iter()
-        .map(|r| &r.policy)
-        .chain(&settings.fallback)
-        .any(|p| p.default_priority_class.is_some());
+        .policies()
+        .any(|(_, p)| p.default_priority_class.is_some());
     let mut context_aware_resources = Vec::new();
     if settings.uses_namespace_labels() {
         context_aware_resources.push(ContextAwareResource {
@@ -151,13 +148,7 @@ pub(crate) fn cluster_admission_policy(
         });
     }
     // `maxPriority` and `allowedPreemptionPolicies` look up the classes that workloads name.
-    if settings
-        .rules
-        .iter()
-        .map(|r| &r.policy)
-        .chain(&settings.fallback)
-        .any(|p| p.checks_class_values())
-    {
+    if settings.policies().any(|(_, p)| p.checks_class_values()) {
         context_aware_resources.push(ContextAwareResource {
             api_version: priority_guard_sdk::priority_classes::API_VERSION,
             kind: priority_guard_sdk::priority_classes::KIND,
