@@ -319,3 +319,70 @@ fn the_same_kind_name_in_another_group_is_not_a_built_in() {
             .is_some()
     );
 }
+
+/// With `maxPriority`, the class names of every pod spec are checked before any class's value: the second
+/// task's class that the rule does not allow is reported, not the first task's class whose value is too high
+/// (the generated CEL sees only names, and must name the same task).
+#[test]
+fn names_of_every_pod_spec_are_checked_before_values() {
+    let settings = Settings::from_value(json!({
+        "rules": [{"name": "batch", "namespaces": ["batch"],
+                   "allowedPriorityClasses": ["batch-high", "batch-low"], "maxPriority": 100}],
+        "customWorkloads": [{"apiGroup": "batch.volcano.sh", "apiVersion": "v1alpha1", "kind": "Job",
+                             "resource": "jobs", "podSpecPath": "$.spec.tasks[*].template.spec"}],
+    }))
+    .expect("valid settings");
+    let job = json!({
+        "apiVersion": "batch.volcano.sh/v1alpha1", "kind": "Job",
+        "metadata": {"name": "train", "namespace": "batch"},
+        "spec": {"tasks": [
+            {"template": {"spec": {"priorityClassName": "batch-high", "containers": []}}},
+            {"template": {"spec": {"priorityClassName": "prod-pc", "containers": []}}},
+        ]},
+    });
+    let request = json!({
+        "uid": "u", "operation": "CREATE", "namespace": "batch", "name": "train",
+        "kind": {"group": "batch.volcano.sh", "version": "v1alpha1", "kind": "Job"},
+        "resource": {"group": "batch.volcano.sh", "version": "v1alpha1", "resource": "jobs"},
+        "object": job,
+    })
+    .to_string();
+    let view = AdmissionRequestView::from_json(&request).expect("valid request");
+    let mut looked_up = Vec::new();
+    let outcome = priority_guard_sdk::decide_in_cluster(
+        &settings,
+        &view,
+        |ns| Err(format!("no namespace lookup expected for {ns}")),
+        |class| {
+            looked_up.push(class.to_owned());
+            Ok(Some(
+                priority_guard_sdk::priority_classes::PriorityClassInfo {
+                    value: 5000,
+                    preemption_policy:
+                        priority_guard_sdk::settings::PreemptionPolicy::PreemptLowerPriority,
+                },
+            ))
+        },
+    )
+    .expect("decidable");
+    let Outcome::Reject {
+        reason, message, ..
+    } = outcome
+    else {
+        panic!("rejected: {outcome:?}");
+    };
+    assert_eq!(
+        reason,
+        RejectReason::ClassNotAllowed {
+            class: "prod-pc".into()
+        }
+    );
+    assert!(
+        message.contains("at $.spec.tasks[1].template.spec"),
+        "{message}"
+    );
+    assert!(
+        looked_up.is_empty(),
+        "no value is looked up before the names pass: {looked_up:?}"
+    );
+}
