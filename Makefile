@@ -61,11 +61,12 @@ demo: annotated-policy.wasm
 
 ## The speed of policy.wasm under the host (README "Performance"): the standard requests of fixtures/bench,
 ## hot and with a fresh instance per request, then criterion benchmarks of the sdk's decision alone. An
-## optimised CLI (the host), built once into target/release; never part of `make test`.
+## optimised CLI (the host, profile host-release: opt-level 3 without LTO), built once into target/host-release;
+## never part of `make test`.
 BENCH_ITERATIONS ?= 5000
 bench: policy.wasm
-	$(CARGO) build --release -p priority-guard-cli
-	target/release/priority-guard bench --settings fixtures/prod-preprod-dev/settings.yaml \
+	$(CARGO) build --profile host-release -p priority-guard-cli
+	target/host-release/priority-guard bench --settings fixtures/prod-preprod-dev/settings.yaml \
 		--requests fixtures/bench/requests --iterations $(BENCH_ITERATIONS) --instance-per-request policy.wasm
 	$(CARGO) bench -p priority-guard-sdk --bench decision
 
@@ -78,8 +79,8 @@ fuzz:
 ## The speed of `priority-guard check` (README "Speed"): 100,000 generated Deployments, optimised build. Its own
 ## target directory, so that it does not hold the lock of target/ while the dev builds and tests run.
 bench-check:
-	$(CARGO) build --release -p priority-guard-cli --target-dir target/bench
-	target/bench/release/priority-guard check --settings fixtures/prod-preprod-dev/settings.yaml --bench-corpus 100000
+	$(CARGO) build --profile host-release -p priority-guard-cli --target-dir target/bench
+	target/bench/host-release/priority-guard check --settings fixtures/prod-preprod-dev/settings.yaml --bench-corpus 100000
 
 ## The CEL cost of the generated admission policies for 3, 10 and 100 rules (README "Native admission policies").
 ## A report from an upper-bound estimate, built in the dev profile like the tests.
