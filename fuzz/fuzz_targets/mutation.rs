@@ -34,14 +34,21 @@ fuzz_target!(|data: &[u8]| {
     assert!(!patch.is_empty());
     let answer = priority_guard_policy::validate_payload(&common::payload(data), common::labels);
     let answer: Value = serde_json::from_slice(&answer).expect("the answer is JSON");
-    let Ok(mut original) = serde_json::from_str::<Value>(view.object.expect("an object").get()) else {
-        // An object that cannot be read whole is refused, not mutated.
-        assert_eq!(answer["accepted"], false, "{answer}");
+    if answer["accepted"] == false {
+        // Only an answer a host could not read back is refused: too deep, or a number beyond a double.
+        let message = answer["message"].as_str().unwrap_or_default();
+        assert!(
+            message.contains("recursion limit exceeded") || message.contains("number out of range"),
+            "{answer}"
+        );
         return;
-    };
-    assert_eq!(answer["accepted"], true, "{answer}");
+    }
     let mut mutated = answer["mutated_object"].clone();
     assert!(mutated.is_object(), "{answer}");
+    let Ok(mut original) = serde_json::from_str::<Value>(view.object.expect("an object")) else {
+        // The original holds what serde_json refuses (a number beyond a double) only where the patch removes it.
+        return;
+    };
     for op in &patch {
         match op {
             PatchOp::Add { path, value } | PatchOp::Replace { path, value } => {

@@ -4,14 +4,12 @@
 //! response JSON and looks namespaces up through the host. Every answer to a malformed payload is a rejection
 //! with a message: no handler returns an error or panics on input.
 
-use kubewarden_policy_sdk::response::ValidationResponse;
 use kubewarden_policy_sdk::settings::SettingsValidationResponse;
 use kubewarden_policy_sdk::wapc_guest as guest;
 use priority_guard_sdk::decision::{self, ClassLookup, Labels};
 use priority_guard_sdk::priority_classes::{self, PriorityClassInfo};
-use priority_guard_sdk::{AdmissionRequestView, Outcome, Settings, messages, mutation};
+use priority_guard_sdk::{Outcome, Payload, Settings, messages, mutation};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -63,14 +61,6 @@ pub fn validate_settings_payload(payload: &[u8]) -> Vec<u8> {
     to_json(&response)
 }
 
-#[derive(Deserialize)]
-struct Payload<'a> {
-    #[serde(borrow)]
-    request: &'a RawValue,
-    #[serde(borrow, default)]
-    settings: Option<&'a RawValue>,
-}
-
 /// `validate`: decides `{"request": <AdmissionRequest>, "settings": <settings>}` and answers with Kubewarden's
 /// ValidationResponse JSON. `namespace_labels` reads a namespace's labels (through the host in policy.wasm).
 pub fn validate_payload(
@@ -88,28 +78,35 @@ pub fn validate_payload_in_cluster(
     priority_class: impl FnMut(&str) -> ClassLookup,
 ) -> Vec<u8> {
     match decide_payload(payload, namespace_labels, priority_class) {
-        Ok(response) => to_json(&response),
-        Err((message, code)) => to_json(&rejection(message, code)),
+        Ok(decided) => decided.to_json(),
+        Err((message, code)) => rejection(message, code).to_json(),
     }
+}
+
+/// A decided payload: the response, with the mutated object's JSON text when there is one.
+struct Decided {
+    accepted: bool,
+    message: Option<String>,
+    code: Option<u16>,
+    mutated_object: Option<String>,
 }
 
 fn decide_payload(
     payload: &[u8],
     namespace_labels: impl FnMut(&str) -> Result<Labels, String>,
     priority_class: impl FnMut(&str) -> ClassLookup,
-) -> Result<ValidationResponse, (String, u16)> {
+) -> Result<Decided, (String, u16)> {
     let malformed = |e: &dyn std::fmt::Display| (messages::malformed_request(e), CODE_BAD_REQUEST);
     let text = std::str::from_utf8(payload)
         .map_err(|e| malformed(&format!("the payload is not UTF-8: {e}")))?;
-    let payload: Payload<'_> = serde_json::from_str(text)
+    let payload = Payload::from_json(text)
         .map_err(|e| malformed(&format!("the payload is not a validation request: {e}")))?;
     let settings = match payload.settings {
         None => Rc::new(Settings::default()),
-        Some(raw) => validated_settings(raw.get().as_bytes())
+        Some(raw) => validated_settings(raw.as_bytes())
             .map_err(|e| (messages::invalid_settings(&e), CODE_BAD_REQUEST))?,
     };
-    let request =
-        AdmissionRequestView::from_json(payload.request.get()).map_err(|e| malformed(&e))?;
+    let request = payload.request.map_err(|e| malformed(&e))?;
     let outcome = priority_guard_sdk::decide_in_cluster(
         &settings,
         &request,
@@ -128,13 +125,12 @@ fn decide_payload(
         Outcome::Accept { .. } => acceptance(None),
         Outcome::Reject { message, .. } => rejection(message, CODE_FORBIDDEN),
         Outcome::Mutate { patch, .. } => {
-            let raw = request
+            let object = request
                 .object
                 .ok_or_else(|| malformed(&"the admission request has no object"))?;
-            let mut object: serde_json::Value =
-                serde_json::from_str(raw.get()).map_err(|e| malformed(&e))?;
-            mutation::apply(&mut object, &patch).map_err(|e| malformed(&e))?;
-            acceptance(Some(object))
+            // The patch spliced into the object's text: lossless, and without building the object as a value.
+            let mutated = mutation::apply_to_text(object, &patch).map_err(|e| malformed(&e))?;
+            acceptance(Some(mutated))
         }
     })
 }
@@ -159,31 +155,57 @@ fn validated_settings(json: &[u8]) -> Result<Rc<Settings>, priority_guard_sdk::S
     })
 }
 
-fn acceptance(mutated_object: Option<serde_json::Value>) -> ValidationResponse {
-    ValidationResponse {
+fn acceptance(mutated_object: Option<String>) -> Decided {
+    Decided {
         accepted: true,
         message: None,
         code: None,
         mutated_object,
-        audit_annotations: None,
-        warnings: None,
     }
 }
 
-fn rejection(message: String, code: u16) -> ValidationResponse {
-    ValidationResponse {
+fn rejection(message: String, code: u16) -> Decided {
+    Decided {
         accepted: false,
         message: Some(message),
         code: Some(code),
         mutated_object: None,
-        audit_annotations: None,
-        warnings: None,
+    }
+}
+
+impl Decided {
+    /// Kubewarden's ValidationResponse JSON (the fields of `kubewarden_policy_sdk::response::ValidationResponse`,
+    /// in its order), written directly so that the mutated object's text goes in as it is.
+    fn to_json(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(
+            96 + self.message.as_ref().map_or(0, String::len)
+                + self.mutated_object.as_ref().map_or(0, String::len),
+        );
+        out.extend_from_slice(br#"{"accepted":"#);
+        out.extend_from_slice(if self.accepted { b"true" } else { b"false" });
+        out.extend_from_slice(br#","message":"#);
+        match &self.message {
+            Some(message) => out.extend_from_slice(&to_json(message)),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(br#","code":"#);
+        match self.code {
+            Some(code) => out.extend_from_slice(code.to_string().as_bytes()),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(br#","mutated_object":"#);
+        match &self.mutated_object {
+            Some(object) => out.extend_from_slice(object.as_bytes()),
+            None => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(br#","audit_annotations":null,"warnings":null}"#);
+        out
     }
 }
 
 fn to_json(value: &impl Serialize) -> Vec<u8> {
-    // Serializing these plain structs (strings, bools, numbers, JSON values) cannot fail; should it ever, answer
-    // with a fixed rejection rather than trap.
+    // Serializing these plain structs (strings, bools, numbers) cannot fail; should it ever, answer with a fixed
+    // rejection rather than trap.
     serde_json::to_vec(value).unwrap_or_else(|_| {
         br#"{"accepted":false,"message":"priority-guard could not encode its response","code":500}"#.to_vec()
     })

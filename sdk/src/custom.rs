@@ -339,9 +339,14 @@ pub fn display_pointer(pointer: &str) -> String {
 /// A step that is neither an object (for a name) nor a list (for `[*]`), a duplicate key on the way, or a pod spec
 /// that cannot be read is malformed, with the path where it is.
 pub fn pod_specs<'a>(
-    object: &'a RawValue,
+    object: &'a str,
     path: &PodSpecPath,
 ) -> Result<Vec<FoundPodSpec<'a>>, RequestError> {
+    let object: &'a RawValue =
+        serde_json::from_str(object).map_err(|e| RequestError::Malformed {
+            path: "object".to_owned(),
+            message: e.to_string(),
+        })?;
     let mut found = Vec::new();
     walk(object, &path.steps, String::new(), &mut found)?;
     Ok(found)
@@ -365,7 +370,7 @@ fn walk<'a>(
     };
     match steps.split_first() {
         None => {
-            let mut specs = crate::request::pod_specs(value, &[]).map_err(|e| match e {
+            let mut specs = crate::request::pod_specs(value.get(), &[]).map_err(|e| match e {
                 RequestError::Malformed { path, message } => RequestError::Malformed {
                     path: match path.strip_prefix("object") {
                         Some(rest) => format!("{}{rest}", error_path(&pointer)),
@@ -525,7 +530,7 @@ mod tests {
         let object = raw(
             r#"{"spec":{"workers":[{"template":{"spec":{"priorityClassName":"a"}}},{"name":"no-template"},{"template":{"spec":{"priority":3}}},null]}}"#,
         );
-        let found = pod_specs(&object, &path).expect("readable");
+        let found = pod_specs(object.get(), &path).expect("readable");
         let summary: Vec<(&str, Option<&str>, bool)> = found
             .iter()
             .map(|f| {
@@ -560,7 +565,7 @@ mod tests {
             ),
             (r#"{"spec":{"workers":[],"workers":[]}}"#, "object.spec"),
         ] {
-            let err = pod_specs(&raw(json), &path).expect_err(json);
+            let err = pod_specs(raw(json).get(), &path).expect_err(json);
             let RequestError::Malformed { path, .. } = &err else {
                 panic!("{json}: {err:?}");
             };
@@ -587,7 +592,7 @@ mod tests {
             let value: serde_json::Value = serde_json::from_str(object).expect("json");
             for text in paths {
                 let path = PodSpecPath::parse(text).expect("path");
-                let ours: Vec<serde_json::Value> = pod_specs(&raw(object), &path)
+                let ours: Vec<serde_json::Value> = pod_specs(raw(object).get(), &path)
                     .expect("readable")
                     .iter()
                     .map(|f| {

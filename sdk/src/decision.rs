@@ -6,10 +6,9 @@ use crate::custom::CustomWorkload;
 use crate::kinds::{self, PodSpecKind};
 use crate::messages;
 use crate::mutation::{self, PatchOp};
-use serde_json::value::RawValue;
 
 use crate::priority_classes::{self, PriorityClassInfo, PriorityClassRules};
-use crate::request::{AdmissionRequestView, FoundPodSpec, RequestError, pod_specs};
+use crate::request::{AdmissionRequestView, FoundPodSpec, RequestError};
 use crate::settings::{ClassPolicy, PreemptionPolicy, Settings};
 
 /// What to do with a request.
@@ -172,7 +171,7 @@ pub fn decide_in_cluster(
     ) && let Some(rules) = &settings.priority_classes
     {
         let object = request.object.ok_or(RequestError::Missing("object"))?;
-        return Ok(match priority_classes::check(rules, object.get())? {
+        return Ok(match priority_classes::check(rules, object)? {
             None => Outcome::Accept {
                 rule: Some(priority_classes::RULE_NAME.to_owned()),
                 reason: AcceptReason::ClassAllowed,
@@ -215,7 +214,7 @@ pub fn decide_in_cluster(
         (Some(kind), _) => (
             kind.kind,
             writes_default(kind, settings),
-            pod_specs(object, kind.pod_spec_path)?,
+            request.pod_specs(kind.pod_spec_path)?,
         ),
         (None, Some(custom)) => (
             custom.kind.as_str(),
@@ -356,7 +355,7 @@ impl CheckedSpec<'_> {
     /// looked up. A Pod template that names no class and gets no default has nothing to check.
     fn class_values(
         &self,
-        object: &RawValue,
+        object: &str,
         found: &FoundPodSpec<'_>,
         default_used: Option<&str>,
         priority_class: &mut impl FnMut(&str) -> ClassLookup,
@@ -461,7 +460,7 @@ impl CheckedSpec<'_> {
 
 /// The priority and preemption policy of a pod spec the apiserver's Priority plugin has resolved
 /// (`preemptionPolicy` is `PreemptLowerPriority` when absent, as the plugin sets it).
-fn resolved_values(object: &RawValue, pointer: &str) -> Result<PriorityClassInfo, RequestError> {
+fn resolved_values(object: &str, pointer: &str) -> Result<PriorityClassInfo, RequestError> {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Resolved {
@@ -471,7 +470,7 @@ fn resolved_values(object: &RawValue, pointer: &str) -> Result<PriorityClassInfo
         preemption_policy: Option<String>,
     }
     let value: serde_json::Value =
-        serde_json::from_str(object.get()).map_err(|e| RequestError::Malformed {
+        serde_json::from_str(object).map_err(|e| RequestError::Malformed {
             path: "object".into(),
             message: e.to_string(),
         })?;

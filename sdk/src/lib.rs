@@ -16,6 +16,7 @@
 pub mod cel;
 pub mod custom;
 pub mod decision;
+pub(crate) mod json;
 pub mod kinds;
 pub mod manifest;
 pub mod messages;
@@ -29,5 +30,5 @@ pub mod selector;
 pub mod settings;
 
 pub use decision::{AcceptReason, DecisionError, Outcome, decide, decide_in_cluster};
-pub use request::{AdmissionRequestView, RequestError};
+pub use request::{AdmissionRequestView, Payload, RequestError};
 pub use settings::{Settings, SettingsError};

@@ -4,8 +4,12 @@
 //! drop every field the compiled API version does not know. The object stays a JSON value and only the patch's
 //! paths change.
 
+use std::borrow::Cow;
+
 use serde::Serialize;
 use serde_json::Value;
+
+use crate::json::{Kind, Reader};
 
 use crate::request::FoundPodSpec;
 
@@ -127,6 +131,158 @@ pub fn apply(object: &mut Value, ops: &[PatchOp]) -> Result<(), PatchError> {
     Ok(())
 }
 
+/// Applies operations on object members (the only kind a default produces) to an object's JSON text, as
+/// [`apply`] does to a value: the result means the same as `apply` on the parsed text.
+///
+/// Only the objects that hold the patched members are written again (their other members keep their text,
+/// the new ones go last); every other byte of the object stays as it was. This costs one reading of the text
+/// per patched object instead of building and writing a `Value` of the whole object.
+pub fn apply_to_text(object: &str, ops: &[PatchOp]) -> Result<String, PatchError> {
+    let mut edits: Vec<(usize, usize, String)> = Vec::new();
+    let mut done = vec![false; ops.len()];
+    for i in 0..ops.len() {
+        if done[i] {
+            continue;
+        }
+        let (parent, _) = split(&ops[i])?;
+        let mut r = Reader::new(object);
+        locate(&mut r, parent).map_err(|reason| error(&ops[i], reason))?;
+        let start = r.start();
+        let mut members = read_members(&mut r).map_err(|reason| error(&ops[i], reason))?;
+        for (j, op) in ops.iter().enumerate().skip(i) {
+            let (op_parent, key) = split(op)?;
+            if op_parent != parent {
+                continue;
+            }
+            done[j] = true;
+            let slot = members.iter().position(|(k, _)| *k == key);
+            match (op, slot) {
+                (PatchOp::Add { value, .. } | PatchOp::Replace { value, .. }, Some(slot)) => {
+                    members[slot].1 = Cow::Owned(value.to_string());
+                }
+                (PatchOp::Add { value, .. }, None) => {
+                    members.push((Cow::Owned(key), Cow::Owned(value.to_string())));
+                }
+                (PatchOp::Remove { .. }, Some(slot)) => {
+                    members.remove(slot);
+                }
+                (PatchOp::Replace { .. } | PatchOp::Remove { .. }, None) => {
+                    return Err(error(op, "the member is absent"));
+                }
+            }
+        }
+        let mut text = String::from("{");
+        for (n, (key, value)) in members.iter().enumerate() {
+            if n > 0 {
+                text.push(',');
+            }
+            text.push_str(&Value::String(key.to_string()).to_string());
+            text.push(':');
+            text.push_str(value);
+        }
+        text.push('}');
+        edits.push((start, r.pos(), text));
+    }
+    edits.sort_by_key(|&(start, _, _)| start);
+    let mut out = String::with_capacity(object.len() + 64);
+    let mut at = 0;
+    for (start, end, text) in edits {
+        let before = object.get(at..start).ok_or_else(|| PatchError {
+            op: "patch",
+            path: String::new(),
+            reason: "two operations patch nested objects",
+        })?;
+        out.push_str(before);
+        out.push_str(&text);
+        at = end;
+    }
+    out.push_str(object.get(at..).unwrap_or_default());
+    // What a host cannot parse back (policy-server reads responses with serde_json) is refused here, as reading
+    // the object into a value would have refused it.
+    if let Some(op) = ops.first() {
+        crate::json::readable_by_hosts(&out, MAX_OBJECT_DEPTH)
+            .map_err(|reason| error(op, reason))?;
+    }
+    Ok(out)
+}
+
+/// The deepest object a response can carry: serde_json reads 128 levels, and the response is one of them.
+const MAX_OBJECT_DEPTH: usize = 127;
+
+fn split(op: &PatchOp) -> Result<(&str, String), PatchError> {
+    let (parent, key) = op
+        .path()
+        .rsplit_once('/')
+        .ok_or_else(|| error(op, "not a JSON pointer"))?;
+    Ok((parent, unescape(key)))
+}
+
+fn error(op: &PatchOp, reason: &'static str) -> PatchError {
+    PatchError {
+        op: match op {
+            PatchOp::Add { .. } => "add",
+            PatchOp::Replace { .. } => "replace",
+            PatchOp::Remove { .. } => "remove",
+        },
+        path: op.path().to_owned(),
+        reason,
+    }
+}
+
+/// Moves the reader to the value at `pointer` (members by name, array elements by index).
+fn locate(r: &mut Reader<'_>, pointer: &str) -> Result<(), &'static str> {
+    const MISSING: &str = "its parent is not an object";
+    for token in pointer.split('/').skip(1) {
+        let token = unescape(token);
+        match r.kind().map_err(|_| MISSING)? {
+            Kind::Object => {
+                r.begin_object("an object").map_err(|_| MISSING)?;
+                let mut first = true;
+                loop {
+                    match r.next_key(&mut first).map_err(|_| MISSING)? {
+                        Some(key) if key == token => break,
+                        Some(_) => {
+                            r.skip().map_err(|_| MISSING)?;
+                        }
+                        None => return Err(MISSING),
+                    }
+                }
+            }
+            Kind::Array => {
+                let index: usize = token.parse().map_err(|_| MISSING)?;
+                r.begin_array("an array").map_err(|_| MISSING)?;
+                let mut first = true;
+                for _ in 0..index {
+                    if !r.next_element(&mut first).map_err(|_| MISSING)? {
+                        return Err(MISSING);
+                    }
+                    r.skip().map_err(|_| MISSING)?;
+                }
+                if !r.next_element(&mut first).map_err(|_| MISSING)? {
+                    return Err(MISSING);
+                }
+            }
+            _ => return Err(MISSING),
+        }
+    }
+    Ok(())
+}
+
+/// The members of the object at the reader, as key and value text.
+type Members<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
+
+fn read_members<'a>(r: &mut Reader<'a>) -> Result<Members<'a>, &'static str> {
+    const NOT_OBJECT: &str = "its parent is not an object";
+    r.begin_object("an object").map_err(|_| NOT_OBJECT)?;
+    let mut members = Members::new();
+    let mut first = true;
+    while let Some(key) = r.next_key(&mut first).map_err(|_| NOT_OBJECT)? {
+        let value = r.skip().map_err(|_| NOT_OBJECT)?;
+        members.push((key, Cow::Borrowed(value)));
+    }
+    Ok(members)
+}
+
 fn unescape(token: &str) -> String {
     token.replace("~1", "/").replace("~0", "~")
 }
@@ -177,6 +333,109 @@ mod tests {
                 value: json!("prod-pc")
             }]
         );
+    }
+
+    /// `apply_to_text` on `text` means what `apply` on its value means, and keeps the untouched text as it was.
+    fn assert_text_patch_agrees(text: &str, ops: &[PatchOp]) -> String {
+        let mut expected: Value = serde_json::from_str(text).expect("JSON");
+        apply(&mut expected, ops).expect("applies to the value");
+        let patched = apply_to_text(text, ops).expect("applies to the text");
+        let got: Value = serde_json::from_str(&patched).expect("the patched text is JSON");
+        assert_eq!(got, expected, "{text} -> {patched}");
+        patched
+    }
+
+    #[test]
+    fn text_patches_mean_what_value_patches_mean() {
+        let pod = r#"{"metadata": {"name": "web", "annotations": {"a/b": "x\"y"}},
+            "spec": {"priority": 10, "containers": [{"name": "c", "image": "i"}], "preemptionPolicy": "Never",
+                     "priorityClassName": "low", "x\u0079": [1, 2.5e3, true, null]},
+            "status": {}}"#;
+        let ops = set_class(&found(Some("low"), true, true), "prod-pc");
+        let patched = assert_text_patch_agrees(pod, &ops);
+        assert!(
+            patched.contains(r#""metadata": {"name": "web", "annotations": {"a/b": "x\"y"}}"#),
+            "text outside the pod spec is kept byte for byte: {patched}"
+        );
+        for (text, ops) in [
+            (r#"{"spec":{}}"#, set_class(&found(None, false, false), "a")),
+            (
+                r#"{ "spec" : { "containers" : [ ] } }"#,
+                set_class(&found(None, false, false), "a"),
+            ),
+            (
+                r#"{"spec":{"priority":0}}"#,
+                set_class(&found(None, true, false), "a"),
+            ),
+            (
+                r#"{"spec":{"priorityClassName":null}}"#,
+                set_class(&found(Some(""), false, false), "a"),
+            ),
+        ] {
+            assert_text_patch_agrees(text, &ops);
+        }
+        // Array indices and escaped keys on the way, as custom kinds' pointers have them.
+        let text = r#"{"spec":{"work/ers":[{"template":{"spec":{}}},{"template":{"spec":{"priority":1}}}]}}"#;
+        let ops = vec![
+            PatchOp::Add {
+                path: "/spec/work~1ers/1/template/spec/priorityClassName".into(),
+                value: "b".into(),
+            },
+            PatchOp::Remove {
+                path: "/spec/work~1ers/1/template/spec/priority".into(),
+            },
+            PatchOp::Add {
+                path: "/spec/work~1ers/0/template/spec/priorityClassName".into(),
+                value: "b".into(),
+            },
+        ];
+        assert_text_patch_agrees(text, &ops);
+    }
+
+    #[test]
+    fn text_patches_fail_where_value_patches_fail() {
+        for (text, op) in [
+            (
+                r#"{"spec":{}}"#,
+                PatchOp::Remove {
+                    path: "/spec/priority".into(),
+                },
+            ),
+            (
+                r#"{"spec":[]}"#,
+                PatchOp::Add {
+                    path: "/spec/x".into(),
+                    value: 1.into(),
+                },
+            ),
+            (
+                r#"{"spec":{}}"#,
+                PatchOp::Replace {
+                    path: "/spec/x".into(),
+                    value: 1.into(),
+                },
+            ),
+            (
+                r#"{"spec":{"a":[]}}"#,
+                PatchOp::Add {
+                    path: "/spec/a/3/x".into(),
+                    value: 1.into(),
+                },
+            ),
+            (
+                r#"{}"#,
+                PatchOp::Add {
+                    path: "nopointer".into(),
+                    value: 1.into(),
+                },
+            ),
+        ] {
+            let mut value: Value = serde_json::from_str(text).expect("JSON");
+            let by_value = apply(&mut value, std::slice::from_ref(&op)).expect_err(text);
+            let by_text = apply_to_text(text, std::slice::from_ref(&op)).expect_err(text);
+            assert_eq!(by_text.reason, by_value.reason, "{text}");
+            assert_eq!(by_text.path, by_value.path, "{text}");
+        }
     }
 
     #[test]

@@ -1,0 +1,745 @@
+//! A strict JSON reader over borrowed text, for the admission request.
+//!
+//! The decision reads a handful of fields of a request of several kilobytes. Reading it with serde through
+//! `RawValue`s meant four scans of the text (the payload, the request, the object's metadata, its pod spec);
+//! this reader reads the payload once, skipping what the decision does not need, and knows where every value it
+//! passes is, which lets a default be spliced into the object's text (see [`crate::mutation::apply_to_text`]).
+//!
+//! Strict: RFC 8259 values only (no trailing commas, comments, control characters in strings, invalid escapes,
+//! leading zeros or lone surrogates in strings that are read). Skipping nests without recursion, so a deeply
+//! nested value the decision does not read costs time, not stack.
+
+use std::borrow::Cow;
+
+/// What a reading error says; the caller adds where.
+pub(crate) type Error = String;
+
+/// The kinds of JSON values, for type errors.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    Object,
+    Array,
+    String,
+    Number,
+    Bool,
+    Null,
+}
+
+impl Kind {
+    fn described(self) -> &'static str {
+        match self {
+            Kind::Object => "an object",
+            Kind::Array => "an array",
+            Kind::String => "a string",
+            Kind::Number => "a number",
+            Kind::Bool => "a boolean",
+            Kind::Null => "null",
+        }
+    }
+}
+
+/// The error for a value of the wrong kind.
+pub(crate) fn invalid_type(found: Kind, expected: &str) -> Error {
+    format!("invalid type: {}, expected {expected}", found.described())
+}
+
+/// A position in borrowed JSON text.
+#[derive(Debug, Clone)]
+pub(crate) struct Reader<'a> {
+    text: &'a str,
+    pos: usize,
+}
+
+impl<'a> Reader<'a> {
+    pub(crate) fn new(text: &'a str) -> Self {
+        Reader { text, pos: 0 }
+    }
+
+    pub(crate) fn pos(&self) -> usize {
+        self.pos
+    }
+
+    pub(crate) fn set_pos(&mut self, pos: usize) {
+        self.pos = pos;
+    }
+
+    /// The text from `start` to the current position.
+    pub(crate) fn since(&self, start: usize) -> &'a str {
+        self.text.get(start..self.pos).unwrap_or_default()
+    }
+
+    fn bytes(&self) -> &'a [u8] {
+        self.text.as_bytes()
+    }
+
+    fn ws(&mut self) {
+        self.pos = skip_ws(self.bytes(), self.pos);
+    }
+
+    fn byte(&self) -> Option<u8> {
+        self.bytes().get(self.pos).copied()
+    }
+
+    /// Skips whitespace; the position is then where the next token starts.
+    pub(crate) fn start(&mut self) -> usize {
+        self.ws();
+        self.pos
+    }
+
+    /// The kind of the next value (after whitespace), without reading it.
+    pub(crate) fn kind(&mut self) -> Result<Kind, Error> {
+        self.ws();
+        Ok(match self.byte() {
+            Some(b'{') => Kind::Object,
+            Some(b'[') => Kind::Array,
+            Some(b'"') => Kind::String,
+            Some(b'-' | b'0'..=b'9') => Kind::Number,
+            Some(b't' | b'f') => Kind::Bool,
+            Some(b'n') => Kind::Null,
+            Some(_) => return Err(self.unexpected("a value")),
+            None => return Err(eof()),
+        })
+    }
+
+    fn unexpected(&self, expected: &str) -> Error {
+        match self
+            .text
+            .get(self.pos..)
+            .and_then(|rest| rest.chars().next())
+        {
+            Some(c) => format!("expected {expected}, found `{}`", c.escape_debug()),
+            None => eof(),
+        }
+    }
+
+    fn eat(&mut self, byte: u8, expected: &str) -> Result<(), Error> {
+        self.ws();
+        if self.byte() == Some(byte) {
+            self.pos += 1;
+            Ok(())
+        } else {
+            Err(self.unexpected(expected))
+        }
+    }
+
+    /// Reads `null` if it is next.
+    pub(crate) fn null(&mut self) -> Result<bool, Error> {
+        if self.kind()? == Kind::Null {
+            self.literal(b"null")?;
+            Ok(true)
+        } else {
+            Ok(false)
+        }
+    }
+
+    /// Reads the `{` of an object, or fails with a type error naming `expected`.
+    pub(crate) fn begin_object(&mut self, expected: &str) -> Result<(), Error> {
+        match self.kind()? {
+            Kind::Object => {
+                self.pos += 1;
+                Ok(())
+            }
+            other => Err(invalid_type(other, expected)),
+        }
+    }
+
+    /// Reads the `[` of an array, or fails with a type error naming `expected`.
+    pub(crate) fn begin_array(&mut self, expected: &str) -> Result<(), Error> {
+        match self.kind()? {
+            Kind::Array => {
+                self.pos += 1;
+                Ok(())
+            }
+            other => Err(invalid_type(other, expected)),
+        }
+    }
+
+    /// The next key of an object (and its `:`), `None` after its `}`. `first` is true before the first key and
+    /// is cleared.
+    pub(crate) fn next_key(&mut self, first: &mut bool) -> Result<Option<Cow<'a, str>>, Error> {
+        self.ws();
+        match self.byte() {
+            Some(b'}') => {
+                self.pos += 1;
+                return Ok(None);
+            }
+            Some(b',') if !*first => {
+                self.pos += 1;
+                self.ws();
+            }
+            Some(b'"') if *first => {}
+            _ if *first => return Err(self.unexpected("a key or `}`")),
+            _ => return Err(self.unexpected("`,` or `}`")),
+        }
+        *first = false;
+        if self.byte() != Some(b'"') {
+            return Err(self.unexpected("a key"));
+        }
+        let key = self.string_content()?;
+        self.eat(b':', "`:`")?;
+        Ok(Some(key))
+    }
+
+    /// Whether the array has another element (reading the `,` before it), `false` after its `]`.
+    pub(crate) fn next_element(&mut self, first: &mut bool) -> Result<bool, Error> {
+        self.ws();
+        match self.byte() {
+            Some(b']') => {
+                self.pos += 1;
+                Ok(false)
+            }
+            Some(b',') if !*first => {
+                self.pos += 1;
+                Ok(true)
+            }
+            _ if *first => {
+                *first = false;
+                Ok(true)
+            }
+            _ => Err(self.unexpected("`,` or `]`")),
+        }
+    }
+
+    /// Reads a string, or fails with a type error naming `expected`.
+    pub(crate) fn string(&mut self, expected: &str) -> Result<Cow<'a, str>, Error> {
+        match self.kind()? {
+            Kind::String => self.string_content(),
+            other => Err(invalid_type(other, expected)),
+        }
+    }
+
+    /// Reads a string or `null` (`None`), or fails with a type error naming `expected`.
+    pub(crate) fn optional_string(
+        &mut self,
+        expected: &str,
+    ) -> Result<Option<Cow<'a, str>>, Error> {
+        match self.kind()? {
+            Kind::String => self.string_content().map(Some),
+            Kind::Null => self.literal(b"null").map(|()| None),
+            other => Err(invalid_type(other, expected)),
+        }
+    }
+
+    /// Reads the string at the position (its opening quote), borrowed unless it has escapes.
+    fn string_content(&mut self) -> Result<Cow<'a, str>, Error> {
+        self.pos += 1;
+        let start = self.pos;
+        let end = self.plain_run();
+        if self.byte() == Some(b'"') {
+            self.pos += 1;
+            return Ok(Cow::Borrowed(self.text.get(start..end).unwrap_or_default()));
+        }
+        let mut owned = String::from(self.text.get(start..end).unwrap_or_default());
+        loop {
+            match self.byte() {
+                Some(b'"') => {
+                    self.pos += 1;
+                    return Ok(Cow::Owned(owned));
+                }
+                Some(b'\\') => {
+                    self.pos += 1;
+                    owned.push(self.escape()?);
+                }
+                Some(_) => return Err("control character in a string".to_owned()),
+                None => return Err(eof()),
+            }
+            let run = self.pos;
+            let end = self.plain_run();
+            owned.push_str(self.text.get(run..end).unwrap_or_default());
+        }
+    }
+
+    /// Advances over characters that need no attention in a string and returns where they end.
+    fn plain_run(&mut self) -> usize {
+        self.pos = plain_run(self.bytes(), self.pos);
+        self.pos
+    }
+
+    /// Reads an escape after its backslash.
+    fn escape(&mut self) -> Result<char, Error> {
+        let c = self.byte().ok_or_else(eof)?;
+        self.pos += 1;
+        Ok(match c {
+            b'"' => '"',
+            b'\\' => '\\',
+            b'/' => '/',
+            b'b' => '\u{8}',
+            b'f' => '\u{c}',
+            b'n' => '\n',
+            b'r' => '\r',
+            b't' => '\t',
+            b'u' => {
+                let unit = self.hex4()?;
+                match unit {
+                    0xD800..=0xDBFF => {
+                        if self.bytes().get(self.pos..self.pos + 2) != Some(b"\\u") {
+                            return Err("lone leading surrogate in a \\u escape".to_owned());
+                        }
+                        self.pos += 2;
+                        let low = self.hex4()?;
+                        if !(0xDC00..=0xDFFF).contains(&low) {
+                            return Err("lone leading surrogate in a \\u escape".to_owned());
+                        }
+                        let code = 0x10000 + ((unit - 0xD800) << 10) + (low - 0xDC00);
+                        char::from_u32(code).ok_or_else(|| "invalid \\u escape".to_owned())?
+                    }
+                    0xDC00..=0xDFFF => {
+                        return Err("lone trailing surrogate in a \\u escape".to_owned());
+                    }
+                    _ => char::from_u32(unit).ok_or_else(|| "invalid \\u escape".to_owned())?,
+                }
+            }
+            _ => return Err("invalid escape in a string".to_owned()),
+        })
+    }
+
+    fn hex4(&mut self) -> Result<u32, Error> {
+        let digits = self.bytes().get(self.pos..self.pos + 4).ok_or_else(eof)?;
+        let mut value = 0;
+        for &d in digits {
+            let digit = char::from(d)
+                .to_digit(16)
+                .ok_or_else(|| "invalid \\u escape".to_owned())?;
+            value = value * 16 + digit;
+        }
+        self.pos += 4;
+        Ok(value)
+    }
+
+    fn literal(&mut self, word: &[u8]) -> Result<(), Error> {
+        if self.bytes().get(self.pos..self.pos + word.len()) == Some(word) {
+            self.pos += word.len();
+            Ok(())
+        } else {
+            Err(self.unexpected("a value"))
+        }
+    }
+
+    /// Skips the next value, checking it, and returns its text.
+    ///
+    /// The hot loop of reading a request (most of an object is skipped): free functions on a local position,
+    /// the string scan inlined, nesting without recursion.
+    pub(crate) fn skip(&mut self) -> Result<&'a str, Error> {
+        let bytes = self.bytes();
+        let start = skip_ws(bytes, self.pos);
+        let mut open = Nesting::default();
+        match skip_from(bytes, start, &mut open) {
+            Ok(end) => {
+                self.pos = end;
+                Ok(self.since(start))
+            }
+            Err((at, message)) => {
+                self.pos = at;
+                Err(match (message, open.top()) {
+                    (Some(message), _) => message.to_owned(),
+                    (None, Some(true)) => self.unexpected("`,` or `}`"),
+                    (None, Some(false)) => self.unexpected("`,` or `]`"),
+                    (None, None) => self.unexpected("a value"),
+                })
+            }
+        }
+    }
+
+    /// Checks that only whitespace is left.
+    pub(crate) fn end(&mut self) -> Result<(), Error> {
+        self.ws();
+        match self.byte() {
+            None => Ok(()),
+            Some(_) => Err("trailing characters after the value".to_owned()),
+        }
+    }
+}
+
+/// Where a skip failed, and why (`None`: an unexpected character, described by the caller).
+type SkipError = (usize, Option<&'static str>);
+
+#[inline(always)]
+fn skip_ws(bytes: &[u8], mut pos: usize) -> usize {
+    while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(pos) {
+        pos += 1;
+    }
+    pos
+}
+
+/// Skips the value at `pos` (after whitespace) and returns where it ends.
+fn skip_from(bytes: &[u8], mut pos: usize, open: &mut Nesting) -> Result<usize, SkipError> {
+    'value: loop {
+        pos = skip_ws(bytes, pos);
+        match bytes.get(pos) {
+            Some(b'"') => pos = skip_string_at(bytes, pos + 1)?,
+            Some(b'{') => {
+                pos = skip_ws(bytes, pos + 1);
+                if bytes.get(pos) == Some(&b'}') {
+                    pos += 1;
+                } else {
+                    open.push(true);
+                    pos = skip_key(bytes, pos)?;
+                    continue 'value;
+                }
+            }
+            Some(b'[') => {
+                pos = skip_ws(bytes, pos + 1);
+                if bytes.get(pos) == Some(&b']') {
+                    pos += 1;
+                } else {
+                    open.push(false);
+                    continue 'value;
+                }
+            }
+            Some(b'-' | b'0'..=b'9') => pos = skip_number(bytes, pos)?,
+            Some(b't') => pos = skip_literal(bytes, pos, b"true")?,
+            Some(b'f') => pos = skip_literal(bytes, pos, b"false")?,
+            Some(b'n') => pos = skip_literal(bytes, pos, b"null")?,
+            Some(_) => return Err((pos, None)),
+            None => return Err((pos, Some(EOF))),
+        }
+        // After a value: close what it ends, or go on to the next member or element.
+        loop {
+            let Some(in_object) = open.top() else {
+                return Ok(pos);
+            };
+            pos = skip_ws(bytes, pos);
+            match bytes.get(pos) {
+                Some(b',') => {
+                    pos = skip_ws(bytes, pos + 1);
+                    if in_object {
+                        pos = skip_key(bytes, pos)?;
+                    }
+                    continue 'value;
+                }
+                Some(b'}') if in_object => {
+                    pos += 1;
+                    open.pop();
+                }
+                Some(b']') if !in_object => {
+                    pos += 1;
+                    open.pop();
+                }
+                Some(_) => return Err((pos, None)),
+                None => return Err((pos, Some(EOF))),
+            }
+        }
+    }
+}
+
+/// Skips a key and its `:` at `pos`.
+fn skip_key(bytes: &[u8], pos: usize) -> Result<usize, SkipError> {
+    if bytes.get(pos) != Some(&b'"') {
+        return Err((pos, Some("expected a key")));
+    }
+    let pos = skip_ws(bytes, skip_string_at(bytes, pos + 1)?);
+    match bytes.get(pos) {
+        Some(b':') => Ok(pos + 1),
+        Some(_) => Err((pos, Some("expected `:`"))),
+        None => Err((pos, Some(EOF))),
+    }
+}
+
+/// Skips a string's content and closing quote from `pos` (after its opening quote), checking its escapes.
+#[inline(always)]
+fn skip_string_at(bytes: &[u8], mut pos: usize) -> Result<usize, SkipError> {
+    loop {
+        pos = plain_run(bytes, pos);
+        match bytes.get(pos) {
+            Some(b'"') => return Ok(pos + 1),
+            Some(b'\\') => match bytes.get(pos + 1) {
+                Some(b'u') => {
+                    let hex = bytes.get(pos + 2..pos + 6).ok_or((pos, Some(EOF)))?;
+                    if !hex.iter().all(u8::is_ascii_hexdigit) {
+                        return Err((pos, Some(INVALID_UNICODE)));
+                    }
+                    pos += 6;
+                }
+                Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => pos += 2,
+                Some(_) => return Err((pos, Some(INVALID_ESCAPE))),
+                None => return Err((pos, Some(EOF))),
+            },
+            Some(_) => return Err((pos, Some(CONTROL))),
+            None => return Err((pos, Some(EOF))),
+        }
+    }
+}
+
+/// Advances over characters that need no attention in a string (not `"`, `\`, or a control character).
+#[inline(always)]
+fn plain_run(bytes: &[u8], mut pos: usize) -> usize {
+    // Eight bytes at a time: a byte is flagged when it is `"`, `\` or below 0x20.
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGHS: u64 = 0x8080_8080_8080_8080;
+    while let Some(chunk) = bytes.get(pos..pos + 8) {
+        let mut word = [0u8; 8];
+        word.copy_from_slice(chunk);
+        let x = u64::from_le_bytes(word);
+        let quote = x ^ (ONES * u64::from(b'"'));
+        let backslash = x ^ (ONES * u64::from(b'\\'));
+        let flagged = (quote.wrapping_sub(ONES) & !quote)
+            | (backslash.wrapping_sub(ONES) & !backslash)
+            | (x.wrapping_sub(ONES * 0x20) & !x);
+        if flagged & HIGHS != 0 {
+            break;
+        }
+        pos += 8;
+    }
+    while let Some(&b) = bytes.get(pos) {
+        if b == b'"' || b == b'\\' || b < 0x20 {
+            break;
+        }
+        pos += 1;
+    }
+    pos
+}
+
+fn skip_digits(bytes: &[u8], mut pos: usize) -> (usize, bool) {
+    let start = pos;
+    while let Some(b'0'..=b'9') = bytes.get(pos) {
+        pos += 1;
+    }
+    (pos, pos > start)
+}
+
+fn skip_number(bytes: &[u8], mut pos: usize) -> Result<usize, SkipError> {
+    let invalid = |pos| (pos, Some(INVALID_NUMBER));
+    if bytes.get(pos) == Some(&b'-') {
+        pos += 1;
+    }
+    match bytes.get(pos) {
+        Some(b'0') => pos += 1,
+        Some(b'1'..=b'9') => pos = skip_digits(bytes, pos).0,
+        _ => return Err(invalid(pos)),
+    }
+    if bytes.get(pos) == Some(&b'.') {
+        let (end, any) = skip_digits(bytes, pos + 1);
+        if !any {
+            return Err(invalid(end));
+        }
+        pos = end;
+    }
+    if let Some(b'e' | b'E') = bytes.get(pos) {
+        pos += 1;
+        if let Some(b'+' | b'-') = bytes.get(pos) {
+            pos += 1;
+        }
+        let (end, any) = skip_digits(bytes, pos);
+        if !any {
+            return Err(invalid(end));
+        }
+        pos = end;
+    }
+    Ok(pos)
+}
+
+fn skip_literal(bytes: &[u8], pos: usize, word: &[u8]) -> Result<usize, SkipError> {
+    if bytes.get(pos..pos + word.len()) == Some(word) {
+        Ok(pos + word.len())
+    } else {
+        Err((pos, None))
+    }
+}
+
+const EOF: &str = "unexpected end of the input";
+const CONTROL: &str = "control character in a string";
+const INVALID_ESCAPE: &str = "invalid escape in a string";
+const INVALID_UNICODE: &str = "invalid \\u escape";
+const INVALID_NUMBER: &str = "invalid number";
+
+/// Checks that JSON text can be read back by hosts that parse responses with serde_json (policy-server, kwctl):
+/// at most `max_depth` levels of nesting, and no number beyond the range of a double. The text is JSON already.
+pub(crate) fn readable_by_hosts(text: &str, max_depth: usize) -> Result<(), &'static str> {
+    let bytes = text.as_bytes();
+    let mut pos = 0;
+    let mut depth = 0usize;
+    while let Some(&b) = bytes.get(pos) {
+        match b {
+            b'"' => {
+                pos = skip_string_at(bytes, pos + 1).map_err(|(_, e)| e.unwrap_or(EOF))?;
+                continue;
+            }
+            b'{' | b'[' => {
+                depth += 1;
+                if depth > max_depth {
+                    return Err(
+                        "recursion limit exceeded: the object nests deeper than a response may hold",
+                    );
+                }
+            }
+            b'}' | b']' => depth = depth.saturating_sub(1),
+            b'-' | b'0'..=b'9' => {
+                let end = skip_number(bytes, pos).map_err(|(_, e)| e.unwrap_or(INVALID_NUMBER))?;
+                let number = text.get(pos..end).unwrap_or_default();
+                if (number.contains(['e', 'E']) || number.len() > 300)
+                    && !number.parse::<f64>().is_ok_and(f64::is_finite)
+                {
+                    return Err("number out of range: the object holds a number beyond a double");
+                }
+                pos = end;
+                continue;
+            }
+            _ => {}
+        }
+        pos += 1;
+    }
+    Ok(())
+}
+
+fn eof() -> Error {
+    EOF.to_owned()
+}
+
+/// The objects and arrays a skip is inside: a bit per level, `true` for an object.
+#[derive(Default)]
+struct Nesting {
+    depth: usize,
+    bits: u64,
+    deeper: Vec<u64>,
+}
+
+impl Nesting {
+    fn push(&mut self, object: bool) {
+        if self.depth > 0 && self.depth.is_multiple_of(64) {
+            self.deeper.push(self.bits);
+            self.bits = 0;
+        }
+        self.bits = (self.bits << 1) | u64::from(object);
+        self.depth += 1;
+    }
+
+    fn pop(&mut self) {
+        self.depth -= 1;
+        self.bits >>= 1;
+        if self.depth > 0 && self.depth.is_multiple_of(64) {
+            self.bits = self.deeper.pop().unwrap_or_default();
+        }
+    }
+
+    fn top(&self) -> Option<bool> {
+        (self.depth > 0).then_some(self.bits & 1 == 1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn skipped(text: &str) -> Result<&str, Error> {
+        let mut reader = Reader::new(text);
+        let value = reader.skip()?;
+        reader.end()?;
+        Ok(value)
+    }
+
+    #[test]
+    fn skips_what_serde_json_accepts() {
+        for text in [
+            r#"{"a": [1, -2.5e+3, 0, true, false, null, "x\"y\\\u00e9\ud83d\ude00"], "b": {}, "c": []}"#,
+            "[[[[]]], {}, [{}], {\"k\": {\"k\": [1]}}]",
+            "\"a long string with no escapes at all, longer than eight bytes\"",
+            " 0 ",
+            "-0.0e-0",
+            "\"é ü 日本\"",
+        ] {
+            serde_json::from_str::<serde_json::Value>(text).expect(text);
+            assert_eq!(skipped(text), Ok(text.trim()), "{text}");
+        }
+    }
+
+    #[test]
+    fn refuses_what_serde_json_refuses() {
+        for text in [
+            "",
+            "{",
+            "[1,]",
+            "{\"a\":1,}",
+            "{\"a\" 1}",
+            "{1:1}",
+            "01",
+            "1.",
+            "1e",
+            "-",
+            "tru",
+            "nul",
+            "\"a\u{1}b\"",
+            "\"\\x\"",
+            "\"\\u12g4\"",
+            "[1}",
+            "{\"a\":1]",
+            "\"unterminated",
+            "[1 2]",
+            "1 2",
+        ] {
+            assert!(
+                serde_json::from_str::<serde_json::Value>(text).is_err(),
+                "serde_json refuses {text:?}"
+            );
+            assert!(skipped(text).is_err(), "{text:?}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_skipped_without_recursion() {
+        let depth = 100_000;
+        let text = format!("{}1{}", "[{\"a\":".repeat(depth), "}]".repeat(depth));
+        assert_eq!(skipped(&text).map(str::len), Ok(text.len()));
+        let unbalanced = format!("{}{}", "[".repeat(depth), "]".repeat(depth - 1));
+        assert!(skipped(&unbalanced).is_err());
+        let crossed = format!("{}}}", "[".repeat(70));
+        assert!(skipped(&crossed).is_err());
+    }
+
+    #[test]
+    fn what_hosts_cannot_read_back_is_found() {
+        assert_eq!(
+            readable_by_hosts(r#"{"a":[1,-2.5e3,"[[[\"","1e400"]}"#, 2),
+            Ok(())
+        );
+        assert!(readable_by_hosts("[[[1]]]", 2).is_err());
+        assert_eq!(readable_by_hosts("[[[1]]]", 3), Ok(()));
+        assert!(readable_by_hosts(r#"{"a":1e400}"#, 2).is_err());
+        assert!(readable_by_hosts(r#"{"a":-1E+400}"#, 2).is_err());
+        assert_eq!(readable_by_hosts(r#"{"a":1e-400}"#, 2), Ok(()));
+        let huge = format!("[{}]", "9".repeat(400));
+        assert!(readable_by_hosts(&huge, 2).is_err());
+    }
+
+    #[test]
+    fn strings_are_read_borrowed_or_unescaped() {
+        let mut reader = Reader::new(r#""plain-but-longer-than-eight""#);
+        assert!(matches!(
+            reader.string("s"),
+            Ok(Cow::Borrowed("plain-but-longer-than-eight"))
+        ));
+        let mut reader = Reader::new(r#""a\u002db\n\ud83d\ude00\"""#);
+        assert_eq!(reader.string("s").as_deref(), Ok("a-b\n\u{1f600}\""));
+        for lone in [r#""\ud83d""#, r#""\ude00""#, r#""\ud83dx""#] {
+            assert!(Reader::new(lone).string("s").is_err(), "{lone}");
+        }
+    }
+
+    #[test]
+    fn type_errors_name_what_was_found_and_expected() {
+        let mut reader = Reader::new("7");
+        assert_eq!(
+            reader.string("a class name"),
+            Err("invalid type: a number, expected a class name".to_owned())
+        );
+        let mut reader = Reader::new("[]");
+        assert_eq!(
+            reader.begin_object("an object"),
+            Err("invalid type: an array, expected an object".to_owned())
+        );
+    }
+
+    #[test]
+    fn objects_are_read_key_by_key() {
+        let mut reader = Reader::new(r#" { "a" : 1 , "b\u0063" : [2] } "#);
+        reader.begin_object("o").expect("object");
+        let mut first = true;
+        let mut key =
+            |reader: &mut Reader<'_>| reader.next_key(&mut first).map(|k| k.map(Cow::into_owned));
+        assert_eq!(key(&mut reader), Ok(Some("a".to_owned())));
+        assert_eq!(reader.skip(), Ok("1"));
+        assert_eq!(key(&mut reader), Ok(Some("bc".to_owned())));
+        assert_eq!(reader.skip(), Ok("[2]"));
+        assert_eq!(key(&mut reader), Ok(None));
+        assert_eq!(reader.end(), Ok(()));
+    }
+}
