@@ -8,8 +8,8 @@ use kubewarden_policy_sdk::settings::SettingsValidationResponse;
 use kubewarden_policy_sdk::wapc_guest as guest;
 use priority_guard_sdk::decision::{self, ClassLookup, Labels};
 use priority_guard_sdk::priority_classes::{self, PriorityClassInfo};
-use priority_guard_sdk::{Outcome, Payload, Settings, messages, mutation};
-use serde::{Deserialize, Serialize};
+use priority_guard_sdk::{Outcome, Payload, Settings, messages, mutation, request};
+use serde::Serialize;
 use std::cell::RefCell;
 use std::rc::Rc;
 
@@ -130,6 +130,9 @@ fn decide_payload(
                 .ok_or_else(|| malformed(&"the admission request has no object"))?;
             // The patch spliced into the object's text: lossless, and without building the object as a value.
             let mutated = mutation::apply_to_text(object, &patch).map_err(|e| malformed(&e))?;
+            if !request.object_fits_responses() {
+                mutation::readable_by_hosts(&mutated).map_err(|e| malformed(&e))?;
+            }
             acceptance(Some(mutated))
         }
     })
@@ -221,18 +224,6 @@ struct GetResource<'a> {
     field_masks: Option<[&'a str; 0]>,
 }
 
-#[derive(Deserialize)]
-struct NamespaceObject {
-    #[serde(default)]
-    metadata: NamespaceMeta,
-}
-
-#[derive(Deserialize, Default)]
-struct NamespaceMeta {
-    #[serde(default)]
-    labels: Option<Labels>,
-}
-
 /// Reads a namespace's labels through Kubewarden's `kubernetes/get_resource` host capability.
 fn lookup_namespace_labels(namespace: &str) -> Result<Labels, String> {
     let request = GetResource {
@@ -246,9 +237,10 @@ fn lookup_namespace_labels(namespace: &str) -> Result<Labels, String> {
     let payload = serde_json::to_vec(&request).map_err(|e| e.to_string())?;
     let response = guest::host_call("kubewarden", "kubernetes", "get_resource", &payload)
         .map_err(|e| format!("the host could not get Namespace \"{namespace}\": {e}"))?;
-    let object: NamespaceObject = serde_json::from_slice(&response)
-        .map_err(|e| format!("the host returned an unreadable Namespace \"{namespace}\": {e}"))?;
-    Ok(object.metadata.labels.unwrap_or_default())
+    std::str::from_utf8(&response)
+        .map_err(|e| e.to_string())
+        .and_then(|text| request::object_labels(text).map_err(|e| e.to_string()))
+        .map_err(|e| format!("the host returned an unreadable Namespace \"{namespace}\": {e}"))
 }
 
 /// Reads a PriorityClass through Kubewarden's `kubernetes/get_resource` host capability: `Ok(None)` when it does

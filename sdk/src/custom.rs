@@ -7,13 +7,11 @@
 //! pointer of every pod spec it finds (for the patch and the message); a general JSONPath library returns values
 //! only. The tests check this evaluator against `jsonpath_lib`.
 
-use std::borrow::Cow;
 use std::fmt;
 
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize};
-use serde_json::value::RawValue;
 
+use crate::json::Reader;
 use crate::request::{FoundPodSpec, RequestError};
 
 /// The supported subset, as messages name it.
@@ -342,63 +340,70 @@ pub fn pod_specs<'a>(
     object: &'a str,
     path: &PodSpecPath,
 ) -> Result<Vec<FoundPodSpec<'a>>, RequestError> {
-    let object: &'a RawValue =
-        serde_json::from_str(object).map_err(|e| RequestError::Malformed {
-            path: "object".to_owned(),
-            message: e.to_string(),
-        })?;
     let mut found = Vec::new();
     walk(object, &path.steps, String::new(), &mut found)?;
     Ok(found)
 }
 
 fn walk<'a>(
-    value: &'a RawValue,
+    value: &'a str,
     steps: &[Step],
     pointer: String,
     found: &mut Vec<FoundPodSpec<'a>>,
 ) -> Result<(), RequestError> {
-    let malformed = |e: serde_json::Error| {
-        let mut message = e.to_string();
-        if let Some(at) = message.find(" at line ") {
-            message.truncate(at);
-        }
-        RequestError::Malformed {
-            path: error_path(&pointer),
-            message,
-        }
+    let malformed = |message: String| RequestError::Malformed {
+        path: error_path(&pointer),
+        message,
     };
-    match steps.split_first() {
-        None => {
-            let mut specs = crate::request::pod_specs(value.get(), &[]).map_err(|e| match e {
-                RequestError::Malformed { path, message } => RequestError::Malformed {
-                    path: match path.strip_prefix("object") {
-                        Some(rest) => format!("{}{rest}", error_path(&pointer)),
-                        None => path,
-                    },
-                    message,
+    let Some((step, rest)) = steps.split_first() else {
+        let mut specs = crate::request::pod_specs(value, &[]).map_err(|e| match e {
+            RequestError::Malformed { path, message } => RequestError::Malformed {
+                path: match path.strip_prefix("object") {
+                    Some(rest) => format!("{}{rest}", error_path(&pointer)),
+                    None => path,
                 },
-                other => other,
-            })?;
-            for mut spec in specs.drain(..) {
-                spec.pointer = pointer.clone();
-                found.push(spec);
-            }
-            Ok(())
+                message,
+            },
+            other => other,
+        })?;
+        for mut spec in specs.drain(..) {
+            spec.pointer = pointer.clone();
+            found.push(spec);
         }
-        Some((Step::Field(name), rest)) => {
-            let mut de = serde_json::Deserializer::from_str(value.get());
-            let child = Child { name }.deserialize(&mut de).map_err(malformed)?;
-            match child {
+        return Ok(());
+    };
+    let mut r = Reader::new(value);
+    if r.null().map_err(malformed)? {
+        return Ok(());
+    }
+    match step {
+        Step::Field(name) => {
+            r.begin_object(&format!("an object with an optional field `{name}`"))
+                .map_err(malformed)?;
+            let mut child = None;
+            let mut first = true;
+            while let Some(key) = r.next_key(&mut first).map_err(malformed)? {
+                let value = r.skip().map_err(malformed)?;
+                if key == name.as_str() {
+                    if child.is_some() {
+                        return Err(malformed(format!("duplicate field `{name}`")));
+                    }
+                    child = Some(value);
+                }
+            }
+            match child.filter(|v| *v != "null") {
                 Some(child) => walk(child, rest, format!("{pointer}/{name}"), found),
                 None => Ok(()),
             }
         }
-        Some((Step::Each, rest)) => {
-            let items: Option<Vec<&'a RawValue>> =
-                serde_json::from_str(value.get()).map_err(malformed)?;
-            for (i, item) in items.into_iter().flatten().enumerate() {
+        Step::Each => {
+            r.begin_array("a sequence").map_err(malformed)?;
+            let mut first = true;
+            let mut i = 0;
+            while r.next_element(&mut first).map_err(malformed)? {
+                let item = r.skip().map_err(malformed)?;
                 walk(item, rest, format!("{pointer}/{i}"), found)?;
+                i += 1;
             }
             Ok(())
         }
@@ -411,71 +416,12 @@ fn error_path(pointer: &str) -> String {
     format!("object{}", &shown[1..])
 }
 
-/// Reads one named field of an object (unparsed); `None` when absent or null, or the object itself is null.
-struct Child<'n> {
-    name: &'n str,
-}
-
-impl<'de> Visitor<'de> for Child<'_> {
-    type Value = Option<&'de RawValue>;
-
-    fn expecting(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "an object with an optional field `{}`", self.name)
-    }
-
-    fn visit_none<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_unit<E>(self) -> Result<Self::Value, E> {
-        Ok(None)
-    }
-
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_map(self)
-    }
-
-    fn visit_map<M: MapAccess<'de>>(self, mut map: M) -> Result<Self::Value, M::Error> {
-        let mut found: Option<&'de RawValue> = None;
-        let mut seen = false;
-        while let Some(key) = map.next_key::<Cow<'de, str>>()? {
-            if key == self.name {
-                if std::mem::replace(&mut seen, true) {
-                    return Err(serde::de::Error::custom(format_args!(
-                        "duplicate field `{}`",
-                        self.name
-                    )));
-                }
-                found = Some(map.next_value::<&'de RawValue>()?);
-            } else {
-                map.next_value::<IgnoredAny>()?;
-            }
-        }
-        Ok(found.filter(|v| v.get() != "null"))
-    }
-
-    fn visit_seq<A: SeqAccess<'de>>(self, _seq: A) -> Result<Self::Value, A::Error> {
-        Err(serde::de::Error::invalid_type(
-            serde::de::Unexpected::Seq,
-            &self,
-        ))
-    }
-}
-
-impl<'de> DeserializeSeed<'de> for Child<'_> {
-    type Value = Option<&'de RawValue>;
-
-    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
-        d.deserialize_option(self)
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    fn raw(json: &str) -> Box<RawValue> {
-        RawValue::from_string(json.to_owned()).expect("valid json")
+    fn raw(json: &str) -> Box<serde_json::value::RawValue> {
+        serde_json::value::RawValue::from_string(json.to_owned()).expect("valid json")
     }
 
     #[test]

@@ -461,27 +461,44 @@ impl CheckedSpec<'_> {
 /// The priority and preemption policy of a pod spec the apiserver's Priority plugin has resolved
 /// (`preemptionPolicy` is `PreemptLowerPriority` when absent, as the plugin sets it).
 fn resolved_values(object: &str, pointer: &str) -> Result<PriorityClassInfo, RequestError> {
-    #[derive(serde::Deserialize)]
-    #[serde(rename_all = "camelCase")]
-    struct Resolved {
-        #[serde(default)]
-        priority: Option<i32>,
-        #[serde(default)]
-        preemption_policy: Option<String>,
-    }
-    let value: serde_json::Value =
-        serde_json::from_str(object).map_err(|e| RequestError::Malformed {
-            path: "object".into(),
-            message: e.to_string(),
-        })?;
-    let spec = value.pointer(pointer).cloned().unwrap_or_default();
     let path = format!("object{}", pointer.replace('/', "."));
-    let resolved: Resolved =
-        serde_path_to_error::deserialize(spec).map_err(|e| RequestError::Malformed {
-            path: format!("{path}.{}", e.path()),
-            message: e.into_inner().to_string(),
-        })?;
-    let preemption_policy = match resolved.preemption_policy.as_deref() {
+    let malformed = |path: &str, message: String| RequestError::Malformed {
+        path: path.to_owned(),
+        message,
+    };
+    let mut r = crate::json::Reader::new(object);
+    crate::json::locate(&mut r, pointer).map_err(|m| malformed(&path, m.to_owned()))?;
+    r.begin_object("a pod spec object")
+        .map_err(|m| malformed(&path, m))?;
+    let (mut priority, mut preemption_policy) = (None, None);
+    let mut first = true;
+    while let Some(key) = r.next_key(&mut first).map_err(|m| malformed(&path, m))? {
+        let at = format!("{path}.{key}");
+        match &*key {
+            "priority" => {
+                if !r.null().map_err(|m| malformed(&at, m))? {
+                    let value = r.integer("an integer").map_err(|m| malformed(&at, m))?;
+                    priority = Some(i32::try_from(value).map_err(|_| {
+                        malformed(
+                            &at,
+                            format!(
+                                "invalid value: {value} is out of the range of a 32-bit integer"
+                            ),
+                        )
+                    })?);
+                }
+            }
+            "preemptionPolicy" => {
+                preemption_policy = r
+                    .optional_string("a string")
+                    .map_err(|m| malformed(&at, m))?;
+            }
+            _ => {
+                r.skip().map_err(|m| malformed(&at, m))?;
+            }
+        }
+    }
+    let preemption_policy = match preemption_policy.as_deref() {
         None => PreemptionPolicy::PreemptLowerPriority,
         Some(text) => PreemptionPolicy::parse(text).ok_or_else(|| RequestError::Malformed {
             path: format!("{path}.preemptionPolicy"),
@@ -489,7 +506,7 @@ fn resolved_values(object: &str, pointer: &str) -> Result<PriorityClassInfo, Req
         })?,
     };
     Ok(PriorityClassInfo {
-        value: resolved.priority.unwrap_or_default(),
+        value: priority.unwrap_or_default(),
         preemption_policy,
     })
 }

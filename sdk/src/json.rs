@@ -48,11 +48,44 @@ pub(crate) fn invalid_type(found: Kind, expected: &str) -> Error {
 pub(crate) struct Reader<'a> {
     text: &'a str,
     pos: usize,
+    /// Objects and arrays opened and not closed.
+    depth: usize,
+    /// The deepest nesting reached since [`Reader::mark`].
+    deepest: usize,
+    /// Whether a number beyond what a double holds may have been passed since [`Reader::mark`].
+    huge_number: bool,
 }
 
 impl<'a> Reader<'a> {
     pub(crate) fn new(text: &'a str) -> Self {
-        Reader { text, pos: 0 }
+        Reader {
+            text,
+            pos: 0,
+            depth: 0,
+            deepest: 0,
+            huge_number: false,
+        }
+    }
+
+    /// Starts measuring what a host reading the next value back would meet: see [`Reader::marks`].
+    pub(crate) fn mark(&mut self) {
+        self.deepest = self.depth;
+        self.huge_number = false;
+    }
+
+    /// Since [`Reader::mark`] at nesting `base`: the deepest nesting below `base`, and whether a number passed
+    /// may be beyond a double (a number with an exponent or of over 300 characters).
+    pub(crate) fn marks(&self, base: usize) -> (usize, bool) {
+        (self.deepest.saturating_sub(base), self.huge_number)
+    }
+
+    pub(crate) fn depth(&self) -> usize {
+        self.depth
+    }
+
+    fn open(&mut self) {
+        self.depth += 1;
+        self.deepest = self.deepest.max(self.depth);
     }
 
     pub(crate) fn pos(&self) -> usize {
@@ -137,6 +170,7 @@ impl<'a> Reader<'a> {
         match self.kind()? {
             Kind::Object => {
                 self.pos += 1;
+                self.open();
                 Ok(())
             }
             other => Err(invalid_type(other, expected)),
@@ -148,6 +182,7 @@ impl<'a> Reader<'a> {
         match self.kind()? {
             Kind::Array => {
                 self.pos += 1;
+                self.open();
                 Ok(())
             }
             other => Err(invalid_type(other, expected)),
@@ -161,6 +196,7 @@ impl<'a> Reader<'a> {
         match self.byte() {
             Some(b'}') => {
                 self.pos += 1;
+                self.depth = self.depth.saturating_sub(1);
                 return Ok(None);
             }
             Some(b',') if !*first => {
@@ -186,6 +222,7 @@ impl<'a> Reader<'a> {
         match self.byte() {
             Some(b']') => {
                 self.pos += 1;
+                self.depth = self.depth.saturating_sub(1);
                 Ok(false)
             }
             Some(b',') if !*first => {
@@ -216,6 +253,37 @@ impl<'a> Reader<'a> {
         match self.kind()? {
             Kind::String => self.string_content().map(Some),
             Kind::Null => self.literal(b"null").map(|()| None),
+            other => Err(invalid_type(other, expected)),
+        }
+    }
+
+    /// Reads a boolean, or fails with a type error naming `expected`.
+    pub(crate) fn bool(&mut self, expected: &str) -> Result<bool, Error> {
+        match self.kind()? {
+            Kind::Bool if self.byte() == Some(b't') => self.literal(b"true").map(|()| true),
+            Kind::Bool => self.literal(b"false").map(|()| false),
+            other => Err(invalid_type(other, expected)),
+        }
+    }
+
+    /// Reads an integer in the range of `i64`, or fails naming `expected` (a fraction or an exponent is no
+    /// integer).
+    pub(crate) fn integer(&mut self, expected: &str) -> Result<i64, Error> {
+        match self.kind()? {
+            Kind::Number => {
+                let start = self.pos;
+                self.pos = skip_number(self.bytes(), start)
+                    .map_err(|(_, e)| e.unwrap_or(INVALID_NUMBER).to_owned())?;
+                let text = self.since(start);
+                if text.contains(['.', 'e', 'E']) {
+                    return Err(format!(
+                        "invalid type: the number {text}, expected {expected}"
+                    ));
+                }
+                text.parse().map_err(|_| {
+                    format!("invalid value: {text} is out of range, expected {expected}")
+                })
+            }
             other => Err(invalid_type(other, expected)),
         }
     }
@@ -323,7 +391,10 @@ impl<'a> Reader<'a> {
         let bytes = self.bytes();
         let start = skip_ws(bytes, self.pos);
         let mut open = Nesting::default();
-        match skip_from(bytes, start, &mut open) {
+        let skipped = skip_from(bytes, start, &mut open);
+        self.deepest = self.deepest.max(self.depth + open.deepest);
+        self.huge_number |= open.huge_number;
+        match skipped {
             Ok(end) => {
                 self.pos = end;
                 Ok(self.since(start))
@@ -386,7 +457,13 @@ fn skip_from(bytes: &[u8], mut pos: usize, open: &mut Nesting) -> Result<usize, 
                     continue 'value;
                 }
             }
-            Some(b'-' | b'0'..=b'9') => pos = skip_number(bytes, pos)?,
+            Some(b'-' | b'0'..=b'9') => {
+                let start = pos;
+                pos = skip_number(bytes, pos)?;
+                if pos - start > 300 || bytes[start..pos].iter().any(|b| matches!(b, b'e' | b'E')) {
+                    open.huge_number = true;
+                }
+            }
             Some(b't') => pos = skip_literal(bytes, pos, b"true")?,
             Some(b'f') => pos = skip_literal(bytes, pos, b"false")?,
             Some(b'n') => pos = skip_literal(bytes, pos, b"null")?,
@@ -542,8 +619,48 @@ const INVALID_ESCAPE: &str = "invalid escape in a string";
 const INVALID_UNICODE: &str = "invalid \\u escape";
 const INVALID_NUMBER: &str = "invalid number";
 
+/// Moves the reader to the value at `pointer` (members by name, array elements by index).
+pub(crate) fn locate(r: &mut Reader<'_>, pointer: &str) -> Result<(), &'static str> {
+    const MISSING: &str = "its parent is not an object";
+    for token in pointer.split('/').skip(1) {
+        let token = token.replace("~1", "/").replace("~0", "~");
+        match r.kind().map_err(|_| MISSING)? {
+            Kind::Object => {
+                r.begin_object("an object").map_err(|_| MISSING)?;
+                let mut first = true;
+                loop {
+                    match r.next_key(&mut first).map_err(|_| MISSING)? {
+                        Some(key) if key == token => break,
+                        Some(_) => {
+                            r.skip().map_err(|_| MISSING)?;
+                        }
+                        None => return Err(MISSING),
+                    }
+                }
+            }
+            Kind::Array => {
+                let index: usize = token.parse().map_err(|_| MISSING)?;
+                r.begin_array("an array").map_err(|_| MISSING)?;
+                let mut first = true;
+                for _ in 0..index {
+                    if !r.next_element(&mut first).map_err(|_| MISSING)? {
+                        return Err(MISSING);
+                    }
+                    r.skip().map_err(|_| MISSING)?;
+                }
+                if !r.next_element(&mut first).map_err(|_| MISSING)? {
+                    return Err(MISSING);
+                }
+            }
+            _ => return Err(MISSING),
+        }
+    }
+    Ok(())
+}
+
 /// Checks that JSON text can be read back by hosts that parse responses with serde_json (policy-server, kwctl):
-/// at most `max_depth` levels of nesting, and no number beyond the range of a double. The text is JSON already.
+/// at most `max_depth` levels of nesting, and no number beyond the range of a double (as serde_json reads it).
+/// The text is JSON already.
 pub(crate) fn readable_by_hosts(text: &str, max_depth: usize) -> Result<(), &'static str> {
     let bytes = text.as_bytes();
     let mut pos = 0;
@@ -567,7 +684,7 @@ pub(crate) fn readable_by_hosts(text: &str, max_depth: usize) -> Result<(), &'st
                 let end = skip_number(bytes, pos).map_err(|(_, e)| e.unwrap_or(INVALID_NUMBER))?;
                 let number = text.get(pos..end).unwrap_or_default();
                 if (number.contains(['e', 'E']) || number.len() > 300)
-                    && !number.parse::<f64>().is_ok_and(f64::is_finite)
+                    && serde_json::from_str::<f64>(number).is_err()
                 {
                     return Err("number out of range: the object holds a number beyond a double");
                 }
@@ -591,6 +708,10 @@ struct Nesting {
     depth: usize,
     bits: u64,
     deeper: Vec<u64>,
+    /// The deepest nesting reached.
+    deepest: usize,
+    /// Whether a number with an exponent, or of over 300 characters, was skipped.
+    huge_number: bool,
 }
 
 impl Nesting {
@@ -601,6 +722,7 @@ impl Nesting {
         }
         self.bits = (self.bits << 1) | u64::from(object);
         self.depth += 1;
+        self.deepest = self.deepest.max(self.depth);
     }
 
     fn pop(&mut self) {

@@ -28,6 +28,7 @@ pub mod priority_classes;
 pub mod request;
 pub mod selector;
 pub mod settings;
+mod settings_reader;
 
 pub use decision::{AcceptReason, DecisionError, Outcome, decide, decide_in_cluster};
 pub use request::{AdmissionRequestView, Payload, RequestError};

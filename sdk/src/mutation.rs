@@ -9,7 +9,7 @@ use std::borrow::Cow;
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::json::{Kind, Reader};
+use crate::json::Reader;
 
 use crate::request::FoundPodSpec;
 
@@ -146,7 +146,7 @@ pub fn apply_to_text(object: &str, ops: &[PatchOp]) -> Result<String, PatchError
         }
         let (parent, _) = split(&ops[i])?;
         let mut r = Reader::new(object);
-        locate(&mut r, parent).map_err(|reason| error(&ops[i], reason))?;
+        crate::json::locate(&mut r, parent).map_err(|reason| error(&ops[i], reason))?;
         let start = r.start();
         let mut members = read_members(&mut r).map_err(|reason| error(&ops[i], reason))?;
         for (j, op) in ops.iter().enumerate().skip(i) {
@@ -197,17 +197,19 @@ pub fn apply_to_text(object: &str, ops: &[PatchOp]) -> Result<String, PatchError
         at = end;
     }
     out.push_str(object.get(at..).unwrap_or_default());
-    // What a host cannot parse back (policy-server reads responses with serde_json) is refused here, as reading
-    // the object into a value would have refused it.
-    if let Some(op) = ops.first() {
-        crate::json::readable_by_hosts(&out, MAX_OBJECT_DEPTH)
-            .map_err(|reason| error(op, reason))?;
-    }
     Ok(out)
 }
 
 /// The deepest object a response can carry: serde_json reads 128 levels, and the response is one of them.
-const MAX_OBJECT_DEPTH: usize = 127;
+pub const MAX_OBJECT_DEPTH: usize = 127;
+
+/// Checks that an object's JSON text can be carried in a response that hosts read with serde_json
+/// (policy-server, kwctl): at most [`MAX_OBJECT_DEPTH`] levels, no number beyond a double. The policy checks a
+/// mutated object unless the request's reading already knows it fits
+/// ([`crate::AdmissionRequestView::object_fits_responses`]); a Value round trip used to refuse the same objects.
+pub fn readable_by_hosts(object: &str) -> Result<(), &'static str> {
+    crate::json::readable_by_hosts(object, MAX_OBJECT_DEPTH)
+}
 
 fn split(op: &PatchOp) -> Result<(&str, String), PatchError> {
     let (parent, key) = op
@@ -227,45 +229,6 @@ fn error(op: &PatchOp, reason: &'static str) -> PatchError {
         path: op.path().to_owned(),
         reason,
     }
-}
-
-/// Moves the reader to the value at `pointer` (members by name, array elements by index).
-fn locate(r: &mut Reader<'_>, pointer: &str) -> Result<(), &'static str> {
-    const MISSING: &str = "its parent is not an object";
-    for token in pointer.split('/').skip(1) {
-        let token = unescape(token);
-        match r.kind().map_err(|_| MISSING)? {
-            Kind::Object => {
-                r.begin_object("an object").map_err(|_| MISSING)?;
-                let mut first = true;
-                loop {
-                    match r.next_key(&mut first).map_err(|_| MISSING)? {
-                        Some(key) if key == token => break,
-                        Some(_) => {
-                            r.skip().map_err(|_| MISSING)?;
-                        }
-                        None => return Err(MISSING),
-                    }
-                }
-            }
-            Kind::Array => {
-                let index: usize = token.parse().map_err(|_| MISSING)?;
-                r.begin_array("an array").map_err(|_| MISSING)?;
-                let mut first = true;
-                for _ in 0..index {
-                    if !r.next_element(&mut first).map_err(|_| MISSING)? {
-                        return Err(MISSING);
-                    }
-                    r.skip().map_err(|_| MISSING)?;
-                }
-                if !r.next_element(&mut first).map_err(|_| MISSING)? {
-                    return Err(MISSING);
-                }
-            }
-            _ => return Err(MISSING),
-        }
-    }
-    Ok(())
 }
 
 /// The members of the object at the reader, as key and value text.

@@ -1,7 +1,9 @@
 //! PriorityClass objects: what the decision needs to know of a class it looks up ([`PriorityClassInfo`]), and the
 //! `priorityClasses` settings that guard the creation and update of classes ([`PriorityClassRules`], [`check`]).
 
-use serde::Deserialize;
+use std::borrow::Cow;
+
+use crate::json::Reader;
 
 use crate::messages;
 use crate::request::RequestError;
@@ -32,47 +34,119 @@ pub struct PriorityClassInfo {
 }
 
 /// The fields of a PriorityClass object, as written.
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default)]
 struct PriorityClassDoc {
-    #[serde(default)]
-    metadata: Option<Metadata>,
-    #[serde(default)]
+    metadata: Metadata,
     value: Option<i32>,
-    #[serde(default)]
     global_default: Option<bool>,
-    #[serde(default)]
     description: Option<String>,
-    #[serde(default)]
     preemption_policy: Option<String>,
 }
 
-#[derive(Debug, Clone, Default, Deserialize)]
-#[serde(rename_all = "camelCase")]
+#[derive(Debug, Clone, Default)]
 struct Metadata {
-    #[serde(default)]
     name: Option<String>,
-    #[serde(default)]
     generate_name: Option<String>,
 }
 
+/// Reads the fields of a PriorityClass object (the strict reader of [`crate::json`]); `prefix` names it in errors.
+/// Other fields are skipped; a field read twice is malformed.
 fn parse(json: &str, prefix: &str) -> Result<PriorityClassDoc, RequestError> {
-    let mut de = serde_json::Deserializer::from_str(json);
-    serde_path_to_error::deserialize(&mut de).map_err(|e| {
-        let path = e.path().to_string();
-        let mut message = e.into_inner().to_string();
-        if let Some(at) = message.find(" at line ") {
-            message.truncate(at);
+    let malformed = |path: &str, message: String| RequestError::Malformed {
+        path: path.to_owned(),
+        message,
+    };
+    let r = &mut Reader::new(json);
+    let mut doc = PriorityClassDoc::default();
+    let fields = [
+        "metadata",
+        "value",
+        "globalDefault",
+        "description",
+        "preemptionPolicy",
+    ];
+    read_object(r, prefix, &fields, |r, field, path| {
+        let optional_string = |r: &mut Reader<'_>| {
+            r.optional_string("a string")
+                .map(|s| s.map(Cow::into_owned))
+                .map_err(|m| malformed(path, m))
+        };
+        match field {
+            0 => {
+                if !r.null().map_err(|m| malformed(path, m))? {
+                    read_object(r, path, &["name", "generateName"], |r, field, path| {
+                        let value = r
+                            .optional_string("a string")
+                            .map(|s| s.map(Cow::into_owned))
+                            .map_err(|m| malformed(path, m))?;
+                        if field == 0 {
+                            doc.metadata.name = value;
+                        } else {
+                            doc.metadata.generate_name = value;
+                        }
+                        Ok(())
+                    })?;
+                }
+            }
+            1 => {
+                if !r.null().map_err(|m| malformed(path, m))? {
+                    let value = r.integer("an integer").map_err(|m| malformed(path, m))?;
+                    doc.value = Some(i32::try_from(value).map_err(|_| {
+                        malformed(
+                            path,
+                            format!(
+                                "invalid value: {value} is out of the range of a 32-bit integer"
+                            ),
+                        )
+                    })?);
+                }
+            }
+            2 => {
+                if !r.null().map_err(|m| malformed(path, m))? {
+                    doc.global_default = Some(r.bool("a boolean").map_err(|m| malformed(path, m))?);
+                }
+            }
+            3 => doc.description = optional_string(r)?,
+            _ => doc.preemption_policy = optional_string(r)?,
         }
-        RequestError::Malformed {
-            path: if path == "." {
-                prefix.to_owned()
-            } else {
-                format!("{prefix}.{path}")
-            },
-            message,
+        Ok(())
+    })?;
+    r.end().map_err(|m| malformed(prefix, m))?;
+    Ok(doc)
+}
+
+/// Reads an object (or fails at `path`): `each` reads the fields named in `fields`, by index and at their path;
+/// others are skipped.
+fn read_object<'a>(
+    r: &mut Reader<'a>,
+    path: &str,
+    fields: &[&str],
+    mut each: impl FnMut(&mut Reader<'a>, usize, &str) -> Result<(), RequestError>,
+) -> Result<(), RequestError> {
+    let malformed = |path: &str, message: String| RequestError::Malformed {
+        path: path.to_owned(),
+        message,
+    };
+    r.begin_object("an object")
+        .map_err(|m| malformed(path, m))?;
+    let mut seen = 0u32;
+    let mut first = true;
+    while let Some(key) = r.next_key(&mut first).map_err(|m| malformed(path, m))? {
+        let child = format!("{path}.{key}");
+        match fields.iter().position(|f| *f == key) {
+            Some(field) if seen & 1 << field != 0 => {
+                return Err(malformed(path, format!("duplicate field `{key}`")));
+            }
+            Some(field) => {
+                seen |= 1 << field;
+                each(r, field, &child)?;
+            }
+            None => {
+                r.skip().map_err(|m| malformed(&child, m))?;
+            }
         }
-    })
+    }
+    Ok(())
 }
 
 fn preemption_policy(text: Option<&str>, prefix: &str) -> Result<PreemptionPolicy, RequestError> {
@@ -147,9 +221,13 @@ impl Refusal {
 pub fn check(rules: &PriorityClassRules, object: &str) -> Result<Option<Refusal>, RequestError> {
     let doc = parse(object, "object")?;
     // The name shown is the name, else the generateName prefix, as for every other object.
-    let name = doc
-        .metadata
-        .and_then(|m| m.name.filter(|n| !n.is_empty()).or(m.generate_name))
+    let Metadata {
+        name,
+        generate_name,
+    } = doc.metadata;
+    let name = name
+        .filter(|n| !n.is_empty())
+        .or(generate_name)
         .unwrap_or_default();
     let value = doc.value.ok_or(RequestError::Missing("object.value"))?;
     let preemption = preemption_policy(doc.preemption_policy.as_deref(), "object")?;

@@ -73,6 +73,8 @@ pub struct AdmissionRequestView<'a> {
     pub object: Option<&'a str>,
     /// The object's metadata and pod specs, when read in the same pass as the request.
     read_along: Option<ObjectRead<'a>>,
+    /// The object's nesting depth and whether it may hold a number beyond a double, from the request's pass.
+    object_marks: Option<(usize, bool)>,
 }
 
 /// What was read of the object in the request's pass.
@@ -165,6 +167,7 @@ impl<'a> AdmissionRequestView<'a> {
             name: None,
             object: None,
             read_along: None,
+            object_marks: None,
         };
         let mut seen = 0u8;
         let mut first = true;
@@ -201,9 +204,12 @@ impl<'a> AdmissionRequestView<'a> {
                     if r.null().map_err(|m| malformed("object", m))? {
                         view.object = None;
                         view.read_along = None;
+                        view.object_marks = None;
                         continue;
                     }
                     let start = r.start();
+                    let base = r.depth();
+                    r.mark();
                     let builtin = kind
                         .as_ref()
                         .and_then(|k: &GroupVersionKind<'_>| kinds::lookup(&k.group, &k.kind));
@@ -221,6 +227,7 @@ impl<'a> AdmissionRequestView<'a> {
                         {
                             *r = along;
                             view.object = Some(r.since(start));
+                            view.object_marks = Some(r.marks(base));
                             view.read_along = Some(ObjectRead {
                                 meta,
                                 path: builtin.pod_spec_path,
@@ -230,6 +237,7 @@ impl<'a> AdmissionRequestView<'a> {
                         }
                     }
                     view.object = Some(r.skip().map_err(|m| malformed("object", m))?);
+                    view.object_marks = Some(r.marks(base));
                     view.read_along = None;
                 }
             }
@@ -240,6 +248,13 @@ impl<'a> AdmissionRequestView<'a> {
         // The object was read along for the kind named before it; a later `kind` field cannot have changed
         // it (a duplicate is refused above).
         Ok(view)
+    }
+
+    /// Whether the object is known to be within what hosts reading responses with serde_json take back (at most
+    /// [`crate::mutation::MAX_OBJECT_DEPTH`] levels, numbers within a double), so that a mutated object made from
+    /// its text needs no check (see [`crate::mutation::readable_by_hosts`]). `false` when not known.
+    pub fn object_fits_responses(&self) -> bool {
+        matches!(self.object_marks, Some((depth, false)) if depth <= crate::mutation::MAX_OBJECT_DEPTH)
     }
 
     /// The object's metadata fields the decision reads.
@@ -299,6 +314,53 @@ fn read_kind<'a>(r: &mut Reader<'a>) -> Result<GroupVersionKind<'a>, RequestErro
         return Err(malformed("kind", "missing field `kind`".into()));
     }
     Ok(gvk)
+}
+
+/// The `metadata.labels` of an object's JSON text (a Namespace, as a host returns it): empty when absent or null.
+pub fn object_labels(
+    object: &str,
+) -> Result<std::collections::BTreeMap<String, String>, RequestError> {
+    let mut labels = std::collections::BTreeMap::new();
+    let r = &mut Reader::new(object);
+    r.begin_object("an object")
+        .map_err(|m| malformed("its root", m))?;
+    let mut first = true;
+    while let Some(key) = r
+        .next_key(&mut first)
+        .map_err(|m| malformed("its root", m))?
+    {
+        if key != "metadata" || r.null().map_err(|m| malformed("metadata", m))? {
+            r.skip().map_err(|m| malformed(&key, m))?;
+            continue;
+        }
+        r.begin_object("an object")
+            .map_err(|m| malformed("metadata", m))?;
+        let mut first = true;
+        while let Some(key) = r
+            .next_key(&mut first)
+            .map_err(|m| malformed("metadata", m))?
+        {
+            if key != "labels" || r.null().map_err(|m| malformed("metadata.labels", m))? {
+                r.skip()
+                    .map_err(|m| malformed(&format!("metadata.{key}"), m))?;
+                continue;
+            }
+            r.begin_object("a map of strings")
+                .map_err(|m| malformed("metadata.labels", m))?;
+            let mut first = true;
+            while let Some(label) = r
+                .next_key(&mut first)
+                .map_err(|m| malformed("metadata.labels", m))?
+            {
+                let value = r
+                    .string("a string")
+                    .map_err(|m| malformed(&format!("metadata.labels.{label}"), m))?;
+                labels.insert(label.into_owned(), value.into_owned());
+            }
+        }
+    }
+    r.end().map_err(|m| malformed("its end", m))?;
+    Ok(labels)
 }
 
 /// `metadata` fields of the object.
@@ -638,6 +700,39 @@ mod tests {
         )
         .expect("readable");
         assert!(view.object_meta().is_err(), "an object that is an array");
+    }
+
+    #[test]
+    fn objects_are_known_to_fit_responses_only_when_shallow_and_without_huge_numbers() {
+        let request = |object: &str, kind_first: bool| {
+            let header = r#""kind":{"kind":"Pod"},"operation":"CREATE""#;
+            if kind_first {
+                format!(r#"{{{header},"object":{object}}}"#)
+            } else {
+                format!(r#"{{"object":{object},{header}}}"#)
+            }
+        };
+        let nested = |levels: usize| format!("{}1{}", "[".repeat(levels), "]".repeat(levels));
+        for kind_first in [true, false] {
+            for (object, fits) in [
+                (
+                    r#"{"spec":{"priorityClassName":"a","x":[[1]]}}"#.to_owned(),
+                    true,
+                ),
+                // The object and 126 arrays: 127 levels.
+                (format!(r#"{{"x":{}}}"#, nested(126)), true),
+                (format!(r#"{{"x":{}}}"#, nested(127)), false),
+                (format!(r#"{{"spec":{{"x":{}}}}}"#, nested(125)), true),
+                (format!(r#"{{"spec":{{"x":{}}}}}"#, nested(126)), false),
+                (r#"{"spec":{"priority":1e3}}"#.to_owned(), false),
+                (format!(r#"{{"x":{}}}"#, "9".repeat(301)), false),
+                (r#"{"x":-12.5}"#.to_owned(), true),
+            ] {
+                let json = request(&object, kind_first);
+                let view = AdmissionRequestView::from_json(&json).expect("readable");
+                assert_eq!(view.object_fits_responses(), fits, "{json}");
+            }
+        }
     }
 
     #[test]

@@ -232,7 +232,7 @@ fn join(errors: &[FieldError]) -> String {
 }
 
 impl SettingsError {
-    fn one(field: impl Into<String>, message: impl Into<String>) -> Self {
+    pub(crate) fn one(field: impl Into<String>, message: impl Into<String>) -> Self {
         Self {
             errors: vec![FieldError {
                 field: field.into(),
@@ -243,30 +243,17 @@ impl SettingsError {
 }
 
 impl Settings {
-    /// Parses and validates settings from JSON text (what Kubewarden hands a policy).
+    /// Parses and validates settings from JSON text (what Kubewarden hands a policy). `null` means `{}`.
     pub fn from_json_slice(json: &[u8]) -> Result<Self, SettingsError> {
-        let value: serde_json::Value = serde_json::from_slice(json)
-            .map_err(|e| SettingsError::one("settings", format!("not valid JSON: {e}")))?;
-        Self::from_value(value)
+        let text = std::str::from_utf8(json).map_err(|e| {
+            SettingsError::one("settings", format!("not valid JSON: not UTF-8: {e}"))
+        })?;
+        Self::from_doc(&crate::settings_reader::read(text)?)
     }
 
     /// Parses and validates settings from a JSON value (YAML callers convert first). `null` means `{}`.
     pub fn from_value(value: serde_json::Value) -> Result<Self, SettingsError> {
-        let value = if value.is_null() {
-            serde_json::Value::Object(Default::default())
-        } else {
-            value
-        };
-        let doc: SettingsDoc = serde_path_to_error::deserialize(value).map_err(|e| {
-            let path = e.path().to_string();
-            let field = if path == "." || path.is_empty() {
-                "settings".to_owned()
-            } else {
-                path
-            };
-            SettingsError::one(field, e.into_inner().to_string())
-        })?;
-        Self::from_doc(&doc)
+        Self::from_json_slice(value.to_string().as_bytes())
     }
 
     /// Validates parsed settings.

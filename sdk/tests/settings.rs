@@ -112,3 +112,119 @@ fn syntax_errors_in_json_text_are_refused() {
     let err = Settings::from_json_slice(b"{\"rules\": [").expect_err("truncated");
     assert_eq!(err.errors[0].field, "settings");
 }
+
+/// Every place of a JSON value, as a JSON pointer.
+fn pointers(value: &Value, at: String, out: &mut Vec<String>) {
+    match value {
+        Value::Object(map) => {
+            for (k, v) in map {
+                pointers(v, format!("{at}/{k}"), out);
+            }
+        }
+        Value::Array(items) => {
+            for (i, v) in items.iter().enumerate() {
+                pointers(v, format!("{at}/{i}"), out);
+            }
+        }
+        _ => {}
+    }
+    out.push(at);
+}
+
+/// The settings reader of policy.wasm (the sdk's own, on text) and serde's derived reader of `SettingsDoc` (what
+/// the settings' Kubernetes-style schema means) accept the same settings, read them alike, and refuse at the same
+/// field: every fixture's settings, and each with every place replaced by a value of each JSON type.
+#[test]
+fn the_settings_reader_agrees_with_the_documented_schema() {
+    let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures"));
+    let mut documents = Vec::new();
+    for entry in std::fs::read_dir(root).expect("fixtures") {
+        let path = entry.expect("entry").path().join("settings.yaml");
+        if let Ok(text) = std::fs::read_to_string(&path) {
+            let value: Value = serde_yaml_ng::from_str(&text).expect("YAML settings");
+            documents.push(value);
+        }
+    }
+    assert!(documents.len() >= 5, "{} fixtures", documents.len());
+    let replacements = [
+        json!(null),
+        json!(7),
+        json!(-3000000000i64),
+        json!(1.5),
+        json!(true),
+        json!("x"),
+        json!([]),
+        json!(["x"]),
+        json!({}),
+        json!({"unknownField": 1}),
+    ];
+    let mut cases = 0;
+    let (mut accepted, mut refused) = (0, 0);
+    for document in &documents {
+        let mut places = Vec::new();
+        pointers(document, String::new(), &mut places);
+        let mut variants = vec![document.clone()];
+        for place in &places {
+            for replacement in &replacements {
+                let mut variant = document.clone();
+                match variant.pointer_mut(place) {
+                    Some(slot) => *slot = replacement.clone(),
+                    None => continue,
+                }
+                variants.push(variant);
+            }
+        }
+        for variant in variants {
+            cases += 1;
+            let ours = Settings::from_value(variant.clone());
+            let schema: Result<priority_guard_sdk::settings::SettingsDoc, _> =
+                serde_path_to_error::deserialize(if variant.is_null() {
+                    json!({})
+                } else {
+                    variant.clone()
+                });
+            match (&ours, schema) {
+                (Ok(settings), Ok(doc)) => {
+                    accepted += 1;
+                    assert_eq!(
+                        Some(settings),
+                        Settings::from_doc(&doc).ok().as_ref(),
+                        "{variant}"
+                    );
+                }
+                (Err(ours), _)
+                    if ours.errors[0].message == "invalid type: an array, expected an object" =>
+                {
+                    // serde's derived structs also read a list of their fields in order (`[]` is a rule with
+                    // every field absent); the settings reader refuses that, as nobody means it.
+                    refused += 1;
+                }
+                (Err(ours), Ok(doc)) => {
+                    // Read alike; refused by validation, with the same fields.
+                    refused += 1;
+                    let validation = Settings::from_doc(&doc).expect_err(&variant.to_string());
+                    assert_eq!(ours, &validation, "{variant}");
+                }
+                (Err(ours), Err(schema)) => {
+                    refused += 1;
+                    assert_eq!(ours.errors.len(), 1, "{variant}: {ours}");
+                    let path = schema.path().to_string();
+                    let field = if path == "." {
+                        "settings".to_owned()
+                    } else {
+                        path
+                    };
+                    assert_eq!(
+                        ours.errors[0].field, field,
+                        "{variant}: serde says {schema}"
+                    );
+                }
+                (Ok(_), Err(schema)) => panic!("{variant}: accepted, but serde refuses: {schema}"),
+            }
+        }
+    }
+    assert!(
+        cases > 500 && accepted > 10 && refused > 400,
+        "{cases} cases, {accepted} accepted, {refused} refused"
+    );
+}
