@@ -55,5 +55,16 @@ fn decision(c: &mut Criterion) {
     group.finish();
 }
 
-criterion_group!(benches, decision);
+/// Reading and validating the settings, which a fresh instance does on its first request.
+fn settings_text(c: &mut Criterion) {
+    let text =
+        std::fs::read_to_string(root().join("fixtures/prod-preprod-dev/settings.yaml")).unwrap();
+    let value: serde_json::Value = serde_yaml_ng::from_str(&text).unwrap();
+    let json = value.to_string();
+    c.bench_function("settings/prod-preprod-dev", |b| {
+        b.iter(|| black_box(Settings::from_json_slice(black_box(json.as_bytes())).unwrap()));
+    });
+}
+
+criterion_group!(benches, decision, settings_text);
 criterion_main!(benches);

@@ -92,10 +92,6 @@ impl<'a> Reader<'a> {
         self.pos
     }
 
-    pub(crate) fn set_pos(&mut self, pos: usize) {
-        self.pos = pos;
-    }
-
     /// The text from `start` to the current position.
     pub(crate) fn since(&self, start: usize) -> &'a str {
         self.text.get(start..self.pos).unwrap_or_default()
@@ -272,8 +268,7 @@ impl<'a> Reader<'a> {
         match self.kind()? {
             Kind::Number => {
                 let start = self.pos;
-                self.pos = skip_number(self.bytes(), start)
-                    .map_err(|(_, e)| e.unwrap_or(INVALID_NUMBER).to_owned())?;
+                self.pos = skip_number(self.bytes(), start).map_err(|(_, e)| e.to_owned())?;
                 let text = self.since(start);
                 if text.contains(['.', 'e', 'E']) {
                     return Err(format!(
@@ -401,11 +396,9 @@ impl<'a> Reader<'a> {
             }
             Err((at, message)) => {
                 self.pos = at;
-                Err(match (message, open.top()) {
-                    (Some(message), _) => message.to_owned(),
-                    (None, Some(true)) => self.unexpected("`,` or `}`"),
-                    (None, Some(false)) => self.unexpected("`,` or `]`"),
-                    (None, None) => self.unexpected("a value"),
+                Err(match message.strip_prefix("expected ") {
+                    Some(expected) => self.unexpected(expected),
+                    None => message.to_owned(),
                 })
             }
         }
@@ -421,8 +414,8 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// Where a skip failed, and why (`None`: an unexpected character, described by the caller).
-type SkipError = (usize, Option<&'static str>);
+/// Where a skip failed, and why; a reason that starts with `expected` gets what was found added.
+type SkipError = (usize, &'static str);
 
 #[inline(always)]
 fn skip_ws(bytes: &[u8], mut pos: usize) -> usize {
@@ -467,8 +460,8 @@ fn skip_from(bytes: &[u8], mut pos: usize, open: &mut Nesting) -> Result<usize, 
             Some(b't') => pos = skip_literal(bytes, pos, b"true")?,
             Some(b'f') => pos = skip_literal(bytes, pos, b"false")?,
             Some(b'n') => pos = skip_literal(bytes, pos, b"null")?,
-            Some(_) => return Err((pos, None)),
-            None => return Err((pos, Some(EOF))),
+            Some(_) => return Err((pos, "expected a value")),
+            None => return Err((pos, EOF)),
         }
         // After a value: close what it ends, or go on to the next member or element.
         loop {
@@ -492,8 +485,9 @@ fn skip_from(bytes: &[u8], mut pos: usize, open: &mut Nesting) -> Result<usize, 
                     pos += 1;
                     open.pop();
                 }
-                Some(_) => return Err((pos, None)),
-                None => return Err((pos, Some(EOF))),
+                Some(_) if in_object => return Err((pos, "expected `,` or `}`")),
+                Some(_) => return Err((pos, "expected `,` or `]`")),
+                None => return Err((pos, EOF)),
             }
         }
     }
@@ -502,13 +496,13 @@ fn skip_from(bytes: &[u8], mut pos: usize, open: &mut Nesting) -> Result<usize, 
 /// Skips a key and its `:` at `pos`.
 fn skip_key(bytes: &[u8], pos: usize) -> Result<usize, SkipError> {
     if bytes.get(pos) != Some(&b'"') {
-        return Err((pos, Some("expected a key")));
+        return Err((pos, "expected a key"));
     }
     let pos = skip_ws(bytes, skip_string_at(bytes, pos + 1)?);
     match bytes.get(pos) {
         Some(b':') => Ok(pos + 1),
-        Some(_) => Err((pos, Some("expected `:`"))),
-        None => Err((pos, Some(EOF))),
+        Some(_) => Err((pos, "expected `:`")),
+        None => Err((pos, EOF)),
     }
 }
 
@@ -521,18 +515,18 @@ fn skip_string_at(bytes: &[u8], mut pos: usize) -> Result<usize, SkipError> {
             Some(b'"') => return Ok(pos + 1),
             Some(b'\\') => match bytes.get(pos + 1) {
                 Some(b'u') => {
-                    let hex = bytes.get(pos + 2..pos + 6).ok_or((pos, Some(EOF)))?;
+                    let hex = bytes.get(pos + 2..pos + 6).ok_or((pos, EOF))?;
                     if !hex.iter().all(u8::is_ascii_hexdigit) {
-                        return Err((pos, Some(INVALID_UNICODE)));
+                        return Err((pos, INVALID_UNICODE));
                     }
                     pos += 6;
                 }
                 Some(b'"' | b'\\' | b'/' | b'b' | b'f' | b'n' | b'r' | b't') => pos += 2,
-                Some(_) => return Err((pos, Some(INVALID_ESCAPE))),
-                None => return Err((pos, Some(EOF))),
+                Some(_) => return Err((pos, INVALID_ESCAPE)),
+                None => return Err((pos, EOF)),
             },
-            Some(_) => return Err((pos, Some(CONTROL))),
-            None => return Err((pos, Some(EOF))),
+            Some(_) => return Err((pos, CONTROL)),
+            None => return Err((pos, EOF)),
         }
     }
 }
@@ -575,7 +569,7 @@ fn skip_digits(bytes: &[u8], mut pos: usize) -> (usize, bool) {
 }
 
 fn skip_number(bytes: &[u8], mut pos: usize) -> Result<usize, SkipError> {
-    let invalid = |pos| (pos, Some(INVALID_NUMBER));
+    let invalid = |pos| (pos, INVALID_NUMBER);
     if bytes.get(pos) == Some(&b'-') {
         pos += 1;
     }
@@ -609,7 +603,7 @@ fn skip_literal(bytes: &[u8], pos: usize, word: &[u8]) -> Result<usize, SkipErro
     if bytes.get(pos..pos + word.len()) == Some(word) {
         Ok(pos + word.len())
     } else {
-        Err((pos, None))
+        Err((pos, "expected a value"))
     }
 }
 
@@ -668,7 +662,7 @@ pub(crate) fn readable_by_hosts(text: &str, max_depth: usize) -> Result<(), &'st
     while let Some(&b) = bytes.get(pos) {
         match b {
             b'"' => {
-                pos = skip_string_at(bytes, pos + 1).map_err(|(_, e)| e.unwrap_or(EOF))?;
+                pos = skip_string_at(bytes, pos + 1).map_err(|(_, e)| e)?;
                 continue;
             }
             b'{' | b'[' => {
@@ -681,7 +675,7 @@ pub(crate) fn readable_by_hosts(text: &str, max_depth: usize) -> Result<(), &'st
             }
             b'}' | b']' => depth = depth.saturating_sub(1),
             b'-' | b'0'..=b'9' => {
-                let end = skip_number(bytes, pos).map_err(|(_, e)| e.unwrap_or(INVALID_NUMBER))?;
+                let end = skip_number(bytes, pos).map_err(|(_, e)| e)?;
                 let number = text.get(pos..end).unwrap_or_default();
                 if (number.contains(['e', 'E']) || number.len() > 300)
                     && serde_json::from_str::<f64>(number).is_err()

@@ -109,12 +109,12 @@ impl<'a> Payload<'a> {
                     return Err("duplicate field `settings`".into());
                 }
                 "request" => {
-                    let start = r.start();
+                    let before = r.clone();
                     let read = AdmissionRequestView::read(&mut r);
                     if read.is_err() {
                         // Reported later; the rest of the payload is still read (and a syntax error in the
                         // request is one of the payload).
-                        r.set_pos(start);
+                        r = before;
                         r.skip()?;
                     }
                     request = Some(read);
@@ -140,11 +140,10 @@ impl<'a> AdmissionRequestView<'a> {
     /// Reads the fields the decision needs from the JSON of an AdmissionRequest.
     pub fn from_json(json: &'a str) -> Result<Self, RequestError> {
         let mut r = Reader::new(json);
-        let start = r.start();
         let view = Self::read(&mut r);
         if view.is_err() {
             // A syntax error anywhere in the text comes first, as it would for any JSON reader.
-            r.set_pos(start);
+            r = Reader::new(json);
             r.skip().map_err(|m| malformed(ROOT, m))?;
         }
         let view = view?;
@@ -732,6 +731,46 @@ mod tests {
                 let view = AdmissionRequestView::from_json(&json).expect("readable");
                 assert_eq!(view.object_fits_responses(), fits, "{json}");
             }
+        }
+    }
+
+    #[test]
+    fn payloads_are_read_in_one_pass_with_request_errors_kept_for_later() {
+        let payload = Payload::from_json(
+            r#"{"request": {"kind": {"kind": "Pod"}, "operation": "CREATE", "object": {"spec": {"priorityClassName": 7}}},
+                "settings": {"rules": []}}"#,
+        )
+        .expect("a payload");
+        assert_eq!(payload.settings, Some(r#"{"rules": []}"#));
+        let view = payload
+            .request
+            .expect("the request's own fields are readable");
+        let err = view.pod_specs(kinds::lookup("", "Pod").expect("pod").pod_spec_path);
+        assert!(
+            matches!(&err, Err(RequestError::Malformed { path, .. }) if path == "object.spec.priorityClassName"),
+            "{err:?}"
+        );
+
+        let payload = Payload::from_json(r#"{"request": {"kind": "Pod"}, "settings": null}"#)
+            .expect("a payload");
+        assert_eq!(payload.settings, None);
+        assert!(payload.request.is_err(), "kind is not an object");
+
+        for (text, says) in [
+            (
+                r#"{"request": {"kind": {"kind": "Pod"}, "operation": "CREATE", "object": {"a": [1,]}}}"#,
+                "expected a value",
+            ),
+            (
+                r#"{"request": {}, "request": {}}"#,
+                "duplicate field `request`",
+            ),
+            (r#"{"settings": {}}"#, "missing field `request`"),
+            (r#"[]"#, "invalid type: an array"),
+            (r#"{"request": {}} x"#, "trailing characters"),
+        ] {
+            let err = Payload::from_json(text).expect_err(text);
+            assert!(err.contains(says), "{text}: {err}");
         }
     }
 
