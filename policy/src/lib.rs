@@ -129,7 +129,9 @@ fn decide_payload(
                 .object
                 .ok_or_else(|| malformed(&"the admission request has no object"))?;
             // The patch spliced into the object's text: lossless, and without building the object as a value.
-            let mutated = mutation::apply_to_text(object, &patch).map_err(|e| malformed(&e))?;
+            let mutated =
+                mutation::apply_to_text_known(object, &patch, request.pod_specs_read_along())
+                    .map_err(|e| malformed(&e))?;
             if !request.object_fits_responses() {
                 mutation::readable_by_hosts(&mutated).map_err(|e| malformed(&e))?;
             }

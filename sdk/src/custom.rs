@@ -368,6 +368,8 @@ fn walk<'a>(
         })?;
         for mut spec in specs.drain(..) {
             spec.pointer = pointer.clone();
+            // Its layout is relative to this part of the object: not kept.
+            spec.layout = None;
             found.push(spec);
         }
         return Ok(());

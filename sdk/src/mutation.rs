@@ -138,6 +138,16 @@ pub fn apply(object: &mut Value, ops: &[PatchOp]) -> Result<(), PatchError> {
 /// the new ones go last); every other byte of the object stays as it was. This costs one reading of the text
 /// per patched object instead of building and writing a `Value` of the whole object.
 pub fn apply_to_text(object: &str, ops: &[PatchOp]) -> Result<String, PatchError> {
+    apply_to_text_known(object, ops, &[])
+}
+
+/// [`apply_to_text`], where the pod specs in `known` whose [`crate::request::SpecLayout`] is known are not read
+/// again: their members are taken from the layout.
+pub fn apply_to_text_known(
+    object: &str,
+    ops: &[PatchOp],
+    known: &[FoundPodSpec<'_>],
+) -> Result<String, PatchError> {
     let mut edits: Vec<(usize, usize, String)> = Vec::new();
     let mut done = vec![false; ops.len()];
     for i in 0..ops.len() {
@@ -145,10 +155,20 @@ pub fn apply_to_text(object: &str, ops: &[PatchOp]) -> Result<String, PatchError
             continue;
         }
         let (parent, _) = split(&ops[i])?;
-        let mut r = Reader::new(object);
-        crate::json::locate(&mut r, parent).map_err(|reason| error(&ops[i], reason))?;
-        let start = r.start();
-        let mut members = read_members(&mut r).map_err(|reason| error(&ops[i], reason))?;
+        let layout = known
+            .iter()
+            .find(|found| found.pointer == parent)
+            .and_then(|found| found.layout.as_ref());
+        let (start, end, mut members) = match layout.and_then(|l| members_of(object, l)) {
+            Some(members) => members,
+            None => {
+                let mut r = Reader::new(object);
+                crate::json::locate(&mut r, parent).map_err(|reason| error(&ops[i], reason))?;
+                let start = r.start();
+                let members = read_members(&mut r).map_err(|reason| error(&ops[i], reason))?;
+                (start, r.pos(), members)
+            }
+        };
         for (j, op) in ops.iter().enumerate().skip(i) {
             let (op_parent, key) = split(op)?;
             if op_parent != parent {
@@ -181,7 +201,7 @@ pub fn apply_to_text(object: &str, ops: &[PatchOp]) -> Result<String, PatchError
             text.push_str(value);
         }
         text.push('}');
-        edits.push((start, r.pos(), text));
+        edits.push((start, end, text));
     }
     edits.sort_by_key(|&(start, _, _)| start);
     let mut out = String::with_capacity(object.len() + 64);
@@ -234,6 +254,29 @@ fn error(op: &PatchOp, reason: &'static str) -> PatchError {
 /// The members of the object at the reader, as key and value text.
 type Members<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
 
+/// The members of a pod spec from its layout: where it starts and ends, and each member's key and value text.
+/// `None` when the layout does not fit the text (then the pod spec is read again).
+fn members_of<'a>(
+    object: &'a str,
+    layout: &crate::request::SpecLayout,
+) -> Option<(usize, usize, Members<'a>)> {
+    let mut members = Members::with_capacity(layout.members.len());
+    for &(from, to) in &layout.members {
+        let text = object.get(from..to)?;
+        let text = text.trim_start_matches([' ', '\n', '\r', '\t', ',']);
+        let mut r = Reader::new(text);
+        let mut first = true;
+        let key = r.next_key(&mut first).ok()??;
+        let value_start = r.start();
+        members.push((key, Cow::Borrowed(text.get(value_start..)?)));
+    }
+    (object.get(layout.start..layout.start + 1)? == "{").then_some((
+        layout.start,
+        layout.end,
+        members,
+    ))
+}
+
 fn read_members<'a>(r: &mut Reader<'a>) -> Result<Members<'a>, &'static str> {
     const NOT_OBJECT: &str = "its parent is not an object";
     r.begin_object("an object").map_err(|_| NOT_OBJECT)?;
@@ -263,6 +306,7 @@ mod tests {
         preemption_policy: bool,
     ) -> FoundPodSpec<'static> {
         FoundPodSpec {
+            layout: None,
             pointer: "/spec".into(),
             spec: PodSpecView {
                 priority_class_name: class.map(Cow::Borrowed),
@@ -353,6 +397,40 @@ mod tests {
             },
         ];
         assert_text_patch_agrees(text, &ops);
+    }
+
+    #[test]
+    fn layouts_read_along_the_request_give_the_same_text() {
+        let pod = r#"{"metadata": {"name": "web"},
+            "spec" : { "priority" : 10 , "containers": [{"name": "c"}],
+                       "preemptionPolicy": "Never", "x\u0079": {"priority": 1} } }"#;
+        let cronjob = r#"{"spec":{"jobTemplate":{"spec":{"template":{"spec":{"priorityClassName":null,"a":1}}}}}}"#;
+        for (kind, group, object) in [
+            ("Pod", "", pod),
+            ("CronJob", "batch", cronjob),
+            ("Pod", "", r#"{"spec":{}}"#),
+        ] {
+            let request = format!(
+                r#"{{"kind": {{"group": "{group}", "version": "v1", "kind": "{kind}"}}, "operation": "CREATE", "object": {object}}}"#
+            );
+            let view = crate::AdmissionRequestView::from_json(&request).expect("readable");
+            let known = view.pod_specs_read_along();
+            assert_eq!(known.len(), 1, "{request}");
+            let layout = known[0].layout.as_ref().expect("a layout");
+            assert!(
+                members_of(view.object.expect("object"), layout).is_some(),
+                "the layout fits the object's text: {request}"
+            );
+            let text = view.object.expect("object");
+            let ops = set_class(&known[0], "prod-pc");
+            let by_layout = apply_to_text_known(text, &ops, known).expect("applies");
+            assert_eq!(
+                by_layout,
+                apply_to_text(text, &ops).expect("applies"),
+                "{request}"
+            );
+            assert_text_patch_agrees(text, &ops);
+        }
     }
 
     #[test]

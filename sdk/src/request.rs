@@ -227,6 +227,10 @@ impl<'a> AdmissionRequestView<'a> {
                             *r = along;
                             view.object = Some(r.since(start));
                             view.object_marks = Some(r.marks(base));
+                            // Layouts relative to the object's text, not the payload's.
+                            for found in &mut specs {
+                                found.layout = found.layout.take().map(|l| l.shifted_back(start));
+                            }
                             view.read_along = Some(ObjectRead {
                                 meta,
                                 path: builtin.pod_spec_path,
@@ -254,6 +258,11 @@ impl<'a> AdmissionRequestView<'a> {
     /// its text needs no check (see [`crate::mutation::readable_by_hosts`]). `false` when not known.
     pub fn object_fits_responses(&self) -> bool {
         matches!(self.object_marks, Some((depth, false)) if depth <= crate::mutation::MAX_OBJECT_DEPTH)
+    }
+
+    /// The pod specs read along with the request (empty when the object was not read in the request's pass).
+    pub fn pod_specs_read_along(&self) -> &[FoundPodSpec<'a>] {
+        self.read_along.as_ref().map_or(&[], |read| &read.specs)
     }
 
     /// The object's metadata fields the decision reads.
@@ -402,6 +411,33 @@ pub struct FoundPodSpec<'a> {
     pub pointer: String,
     /// Its fields.
     pub spec: PodSpecView<'a>,
+    /// Where it and its members are in the object's text, when known (a default is then written without
+    /// reading the pod spec again, see [`crate::mutation::apply_to_text_known`]).
+    pub layout: Option<SpecLayout>,
+}
+
+/// Where a pod spec object and its members are in the object's JSON text (byte offsets).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SpecLayout {
+    /// Where the pod spec starts (its `{`).
+    pub start: usize,
+    /// Where it ends (after its `}`).
+    pub end: usize,
+    /// Each member, from the end of what precedes it (the `{`, or the previous member's value) to the end of
+    /// its value.
+    pub members: Vec<(usize, usize)>,
+}
+
+impl SpecLayout {
+    fn shifted_back(mut self, offset: usize) -> Self {
+        self.start -= offset;
+        self.end -= offset;
+        for (from, to) in &mut self.members {
+            *from -= offset;
+            *to -= offset;
+        }
+        self
+    }
 }
 
 /// The pod specs at `path` in the object's JSON text: none when a step of the path is absent or null, else one.
@@ -450,6 +486,7 @@ fn step<'a>(
         };
         return Err(malformed(at, invalid_type(kind, &expected)));
     }
+    let open = r.pos();
     r.begin_object("an object").map_err(|m| malformed(at, m))?;
     let duplicate = |key: &str| malformed(at, format!("duplicate field `{key}`"));
     let skip = |r: &mut Reader<'a>, key: &str| {
@@ -460,22 +497,29 @@ fn step<'a>(
     let mut first = true;
     if let Some([]) = path {
         let mut spec = PodSpecView::default();
+        let mut layout = SpecLayout {
+            start: open,
+            end: open,
+            members: Vec::new(),
+        };
         let mut seen = 0u8;
-        while let Some(key) = r.next_key(&mut first).map_err(|m| malformed(at, m))? {
+        loop {
+            let member_start = r.pos();
+            let Some(key) = r.next_key(&mut first).map_err(|m| malformed(at, m))? else {
+                break;
+            };
             let bit = match &*key {
                 "priorityClassName" => 1,
                 "priority" => 2,
                 "preemptionPolicy" => 4,
-                _ => {
-                    skip(r, &key)?;
-                    continue;
-                }
+                _ => 0,
             };
-            if !first_time(&mut seen, bit) {
+            if bit != 0 && !first_time(&mut seen, bit) {
                 return Err(duplicate(&key));
             }
             let field_error = |m| malformed(&format!("{at}.{key}"), m);
             match bit {
+                0 => skip(r, &key)?,
                 1 => {
                     spec.priority_class_name =
                         r.optional_string("a string").map_err(field_error)?;
@@ -492,8 +536,14 @@ fn step<'a>(
                     }
                 }
             }
+            layout.members.push((member_start, r.pos()));
         }
-        found.push(FoundPodSpec { pointer, spec });
+        layout.end = r.pos();
+        found.push(FoundPodSpec {
+            pointer,
+            spec,
+            layout: Some(layout),
+        });
         return Ok(());
     }
     let next = path.and_then(|p| p.split_first());
