@@ -299,29 +299,39 @@ fn read_kind<'a>(r: &mut Reader<'a>) -> Result<GroupVersionKind<'a>, RequestErro
     r.begin_object("an object with group, version and kind")
         .map_err(|m| malformed("kind", m))?;
     let mut gvk = GroupVersionKind::default();
-    let mut seen = 0u8;
-    let mut first = true;
-    while let Some(key) = r.next_key(&mut first).map_err(|m| malformed("kind", m))? {
-        let (bit, slot) = match &*key {
-            "group" => (1, &mut gvk.group),
-            "version" => (2, &mut gvk.version),
-            "kind" => (4, &mut gvk.kind),
-            _ => {
-                r.skip().map_err(|m| malformed(&format!("kind.{key}"), m))?;
-                continue;
-            }
-        };
-        if !first_time(&mut seen, bit) {
-            return Err(malformed("kind", format!("duplicate field `{key}`")));
-        }
-        *slot = r
-            .string("a string")
-            .map_err(|m| malformed(&format!("kind.{key}"), m))?;
-    }
+    let seen = string_fields(r, "kind", ["group", "version", "kind"], |r, field| {
+        let value = r.string("a string")?;
+        *[&mut gvk.group, &mut gvk.version, &mut gvk.kind][field] = value;
+        Ok(())
+    })?;
     if seen & 4 == 0 {
         return Err(malformed("kind", "missing field `kind`".into()));
     }
     Ok(gvk)
+}
+
+/// Reads the members of an object whose `{` is read: `read` reads the value of the field at that index of
+/// `names`; other members are skipped; a name read twice is malformed. Returns a bit per name seen.
+fn string_fields<'a>(
+    r: &mut Reader<'a>,
+    at: &str,
+    names: [&str; 3],
+    mut read: impl FnMut(&mut Reader<'a>, usize) -> Result<(), crate::json::Error>,
+) -> Result<u8, RequestError> {
+    let mut seen = 0u8;
+    let mut first = true;
+    while let Some(key) = r.next_key(&mut first).map_err(|m| malformed(at, m))? {
+        let field_error = |m| malformed(&format!("{at}.{key}"), m);
+        let Some(field) = names.iter().position(|name| *name == key) else {
+            r.skip().map_err(field_error)?;
+            continue;
+        };
+        if !first_time(&mut seen, 1 << field) {
+            return Err(malformed(at, format!("duplicate field `{key}`")));
+        }
+        read(r, field).map_err(field_error)?;
+    }
+    Ok(seen)
 }
 
 /// The `metadata.labels` of an object's JSON text (a Namespace, as a host returns it): empty when absent or null.
@@ -584,25 +594,11 @@ fn read_meta<'a>(r: &mut Reader<'a>, meta: &mut ObjectMeta<'a>) -> Result<(), Re
         return Ok(());
     }
     r.begin_object("an object").map_err(|m| malformed(AT, m))?;
-    let mut seen = 0u8;
-    let mut first = true;
-    while let Some(key) = r.next_key(&mut first).map_err(|m| malformed(AT, m))? {
-        let (bit, slot) = match &*key {
-            "name" => (1, &mut meta.name),
-            "generateName" => (2, &mut meta.generate_name),
-            "namespace" => (4, &mut meta.namespace),
-            _ => {
-                r.skip().map_err(|m| malformed(&format!("{AT}.{key}"), m))?;
-                continue;
-            }
-        };
-        if !first_time(&mut seen, bit) {
-            return Err(malformed(AT, format!("duplicate field `{key}`")));
-        }
-        *slot = r
-            .optional_string("a string")
-            .map_err(|m| malformed(&format!("{AT}.{key}"), m))?;
-    }
+    string_fields(r, AT, ["name", "generateName", "namespace"], |r, field| {
+        let value = r.optional_string("a string")?;
+        *[&mut meta.name, &mut meta.generate_name, &mut meta.namespace][field] = value;
+        Ok(())
+    })?;
     Ok(())
 }
 

@@ -350,29 +350,14 @@ fn numbers_out_of_range_are_answered(#[case] number: &str) {
     );
     // At `spec.priority`, whose presence the policy reads: a Pod without a class is defaulted, and the default
     // removes `priority`, so the answer does not hold the number.
-    let mut payload = with("/request/object/spec/priority", json!("N"));
-    payload["request"]["object"]["spec"]
-        .as_object_mut()
-        .expect("spec")
-        .remove("priorityClassName");
-    let payload = payload.to_string().replace(r#""N""#, number);
-    let answer = call(payload.as_bytes());
+    let answer = defaulted_pod_with("/request/object/spec/priority", number);
     assert!(answer.accepted, "{number}: {:?}", answer.message);
     let object = answer.mutated_object.expect("defaulted");
     assert_eq!(object["spec"]["priorityClassName"], "prod-pc");
     assert!(object["spec"].get("priority").is_none(), "removed");
     // Elsewhere in a defaulted Pod the number stays in the answer: one that a host cannot read back as a double
     // is refused, others pass through.
-    let mut payload = with(
-        "/request/object/spec/terminationGracePeriodSeconds",
-        json!("N"),
-    );
-    payload["request"]["object"]["spec"]
-        .as_object_mut()
-        .expect("spec")
-        .remove("priorityClassName");
-    let payload = payload.to_string().replace(r#""N""#, number);
-    let answer = call(payload.as_bytes());
+    let answer = defaulted_pod_with("/request/object/spec/terminationGracePeriodSeconds", number);
     if number.contains("e400") {
         assert_malformed(&answer, "number out of range", number);
     } else {
@@ -382,6 +367,17 @@ fn numbers_out_of_range_are_answered(#[case] number: &str) {
             "prod-pc"
         );
     }
+}
+
+/// The answer to a Pod without a class (so defaulted) that holds `number`, as written, at `pointer`.
+fn defaulted_pod_with(pointer: &str, number: &str) -> ValidationResponse {
+    let mut payload = with(pointer, json!("N"));
+    payload["request"]["object"]["spec"]
+        .as_object_mut()
+        .expect("spec")
+        .remove("priorityClassName");
+    let payload = payload.to_string().replace(r#""N""#, number);
+    call(payload.as_bytes())
 }
 
 /// A Pod of about 10 MB: `count` containers with long commands, and the class `class`.
