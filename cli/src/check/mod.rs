@@ -30,7 +30,7 @@ use priority_guard_sdk::{DecisionError, Outcome, Settings};
 use serde_json::Value;
 
 use crate::input;
-use documents::{Source, Syntax};
+use documents::{Buffers, Item, Source, Syntax};
 use labels::NamespaceLabels;
 use report::{CheckResult, Summary};
 
@@ -208,6 +208,8 @@ pub(crate) struct Checker<'s> {
     default_namespace: &'s str,
     files: Vec<String>,
     pending: Vec<Pending>,
+    /// The readers' buffers, reused from one document to the next.
+    buffers: Buffers,
 }
 
 impl<'s> Checker<'s> {
@@ -222,6 +224,7 @@ impl<'s> Checker<'s> {
             default_namespace,
             files: Vec::new(),
             pending: Vec::new(),
+            buffers: Buffers::default(),
         }
     }
 
@@ -234,12 +237,12 @@ impl<'s> Checker<'s> {
     pub(crate) fn add_text(&mut self, name: &str, text: &str, syntax: Syntax) {
         let file = self.files.len();
         self.files.push(name.to_owned());
-        for document in documents::parse(text, syntax) {
-            match document.value {
-                Ok(json) => self.add_json(file, document.line, &json),
-                Err(message) => self.add_malformed(name, document.line, message),
-            }
-        }
+        let mut buffers = std::mem::take(&mut self.buffers);
+        documents::each(text, syntax, &mut buffers, |line, item| match item {
+            Item::Json(json) => self.add_json(file, line, json),
+            Item::Error(message) => self.add_malformed(name, line, message),
+        });
+        self.buffers = buffers;
     }
 
     /// One document as JSON text. Pods and workloads go straight to the sdk as text; everything else (other
