@@ -20,7 +20,7 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use super::fast_yaml::Reader;
+use super::fast_yaml::{Header, Reader};
 
 /// Where documents come from.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -111,8 +111,11 @@ impl Syntax {
 /// A document as read from a text.
 #[derive(Debug)]
 pub(crate) enum Item<'b> {
-    /// The document as JSON text.
-    Json(&'b str),
+    /// The document as JSON text, with where its naming fields are when the fast reader read it.
+    Json {
+        json: &'b str,
+        header: Option<&'b Header>,
+    },
     /// The parser's complaint.
     Error(String),
 }
@@ -132,7 +135,7 @@ pub(crate) fn each(
     mut f: impl FnMut(usize, Item<'_>),
 ) {
     let mut not_null = |line: usize, item: Item<'_>| {
-        if !matches!(item, Item::Json("null")) {
+        if !matches!(item, Item::Json { json: "null", .. }) {
             f(line, item);
         }
     };
@@ -150,7 +153,7 @@ pub(crate) fn parse(text: &str, syntax: Syntax) -> Vec<Document> {
         documents.push(Document {
             line,
             value: match item {
-                Item::Json(json) => Ok(json.to_owned()),
+                Item::Json { json, .. } => Ok(json.to_owned()),
                 Item::Error(message) => Err(message),
             },
         });
@@ -228,8 +231,10 @@ fn parse_yaml(text: &str, buffers: &mut Buffers, f: &mut impl FnMut(usize, Item<
     for (first, piece) in split_yaml(text) {
         let line = first + leading_comment_lines(piece);
         // The common shapes of rendered manifests first; serde_yaml_ng for everything else and for errors.
-        if buffers.reader.read(piece, &mut buffers.json).is_some() {
-            f(line, Item::Json(&buffers.json));
+        if let Some(header) = buffers.reader.read(piece, &mut buffers.json) {
+            let json = &buffers.json;
+            let header = header.as_ref();
+            f(line, Item::Json { json, header });
             continue;
         }
         // libyaml reports an unterminated construct one past the piece's end: the separator's line.
@@ -239,7 +244,13 @@ fn parse_yaml(text: &str, buffers: &mut Buffers, f: &mut impl FnMut(usize, Item<
                 Ok(value) => {
                     // Serializing a `serde_json::Value` cannot fail.
                     let json = serde_json::to_string(&value).unwrap_or_default();
-                    f(line, Item::Json(&json));
+                    f(
+                        line,
+                        Item::Json {
+                            json: &json,
+                            header: None,
+                        },
+                    );
                 }
                 Err(error) => {
                     let (at, column) = match error.location() {
@@ -277,7 +288,13 @@ fn parse_json(text: &str, f: &mut impl FnMut(usize, Item<'_>)) {
         counted = start;
         match stream.next() {
             None => break,
-            Some(Ok(value)) => f(line, Item::Json(value.get())),
+            Some(Ok(value)) => f(
+                line,
+                Item::Json {
+                    json: value.get(),
+                    header: None,
+                },
+            ),
             Some(Err(error)) => {
                 let mut message = error.to_string();
                 if let Some(at) = message.find(" at line ") {

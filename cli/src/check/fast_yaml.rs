@@ -14,7 +14,9 @@
 //! `~`, `true`, `False`, decimal integers); the unit tests compare both readers on every fixture and on
 //! tricky snippets.
 //!
-//! A [`Reader`] keeps its buffers from one document to the next.
+//! While it writes, the reader notes where the top-level fields that name the object (`apiVersion`, `kind` and
+//! `metadata`) are in its output ([`Header`]), so that the caller need not read the whole JSON text again to
+//! find them. A [`Reader`] keeps its buffers from one document to the next.
 
 use std::borrow::Cow;
 use std::ops::Range;
@@ -30,6 +32,31 @@ struct Line {
     indent: usize,
     start: usize,
     end: usize,
+}
+
+/// Where the top-level fields that name the object are in the JSON text written, as byte ranges of their
+/// values (`None` for a field the object does not have).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Header {
+    /// `apiVersion`.
+    pub api_version: Option<Range<usize>>,
+    /// `kind`.
+    pub kind: Option<Range<usize>>,
+    /// `metadata`.
+    pub metadata: Option<Range<usize>>,
+    /// When `metadata` is a block mapping, its `name`, `generateName` and `namespace`.
+    pub metadata_fields: Option<MetadataFields>,
+}
+
+/// Where the fields of `metadata` that name the object are, as byte ranges of their values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct MetadataFields {
+    /// `name`.
+    pub name: Option<Range<usize>>,
+    /// `generateName`.
+    pub generate_name: Option<Range<usize>>,
+    /// `namespace`.
+    pub namespace: Option<Range<usize>>,
 }
 
 /// The fast reader, with the buffers it reuses.
@@ -51,14 +78,15 @@ pub(crate) fn to_json(piece: &str) -> Option<String> {
 
 impl Reader {
     /// Reads one YAML document into `out` as JSON text (`null` for an empty one), or `None` when it is outside
-    /// the subset this reader handles (`out` then holds a part of the text).
-    pub(crate) fn read(&mut self, piece: &str, out: &mut String) -> Option<()> {
+    /// the subset this reader handles (`out` then holds a part of the text). With the JSON text comes where the
+    /// object's naming fields are when the document is a mapping; `None` for any other document.
+    pub(crate) fn read(&mut self, piece: &str, out: &mut String) -> Option<Option<Header>> {
         out.clear();
         self.keys.clear();
         split_lines(piece, &mut self.lines)?;
         let Some(first) = self.lines.first() else {
             out.push_str("null");
-            return Some(());
+            return Some(None);
         };
         let indent = first.indent;
         let mut parser = Parser {
@@ -68,9 +96,15 @@ impl Reader {
             pos: 0,
             out,
             depth: 0,
+            metadata_next: false,
+            header: Header::default(),
         };
         parser.block(indent)?;
-        (parser.pos == parser.lines.len()).then_some(())
+        if parser.pos != parser.lines.len() {
+            return None;
+        }
+        let header = parser.header;
+        Some(out.starts_with('{').then_some(header))
     }
 }
 
@@ -237,6 +271,9 @@ struct Parser<'p, 'o> {
     out: &'o mut String,
     /// The collections being read around the current position.
     depth: usize,
+    /// Set while the value of the top-level `metadata` is read, until a collection starts.
+    metadata_next: bool,
+    header: Header,
 }
 
 fn is_sequence_entry(text: &str) -> bool {
@@ -269,6 +306,7 @@ impl<'p> Parser<'p, '_> {
     /// Enters a collection; `None` when that is one too deep.
     fn enter(&mut self) -> Option<()> {
         self.depth += 1;
+        self.metadata_next = false;
         (self.depth <= MAX_DEPTH).then_some(())
     }
 
@@ -306,7 +344,12 @@ impl<'p> Parser<'p, '_> {
     }
 
     fn mapping(&mut self, indent: usize) -> Option<()> {
+        let is_metadata = self.metadata_next;
         self.enter()?;
+        let top = self.depth == 1;
+        if is_metadata {
+            self.header.metadata_fields = Some(MetadataFields::default());
+        }
         let keys_from = self.keys.len();
         self.out.push('{');
         while let Some(line) = self.lines.get(self.pos).copied() {
@@ -329,7 +372,9 @@ impl<'p> Parser<'p, '_> {
             }
             self.out.push(':');
             self.pos += 1;
+            let value_start = self.out.len();
             if rest.is_empty() || rest.starts_with('#') {
+                self.metadata_next = top && key == "metadata";
                 match self.lines.get(self.pos) {
                     // A sequence may sit at its key's indentation (`containers:` then `- name: ...`).
                     Some(&next) if next.indent == indent && is_sequence_entry(self.text(next)) => {
@@ -337,9 +382,28 @@ impl<'p> Parser<'p, '_> {
                     }
                     _ => self.nested_or_null(indent)?,
                 }
+                self.metadata_next = false;
             } else {
                 self.inline_value(rest, indent)?
             }
+            let header = &mut self.header;
+            let field = match (top, is_metadata, &*key) {
+                (true, _, "apiVersion") => &mut header.api_version,
+                (true, _, "kind") => &mut header.kind,
+                (true, _, "metadata") => &mut header.metadata,
+                (_, true, "name" | "generateName" | "namespace") => {
+                    let Some(fields) = &mut header.metadata_fields else {
+                        continue;
+                    };
+                    match &*key {
+                        "name" => &mut fields.name,
+                        "generateName" => &mut fields.generate_name,
+                        _ => &mut fields.namespace,
+                    }
+                }
+                _ => continue,
+            };
+            *field = Some(value_start..self.out.len());
         }
         self.keys.truncate(keys_from);
         self.out.push('}');
@@ -802,6 +866,64 @@ mod tests {
             let fast = parse(piece);
             assert!(fast.is_some(), "fell back on {piece}");
             assert_eq!(fast, slow(piece), "{piece}");
+        }
+    }
+
+    /// The value at `range` of the reader's output.
+    fn at(json: &str, range: Option<&Range<usize>>) -> Option<Value> {
+        range.map(|r| serde_json::from_str(&json[r.clone()]).unwrap())
+    }
+
+    #[test]
+    fn the_header_points_at_the_top_level_naming_fields() {
+        let pieces = [
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n  namespace: b\n  generateName: c-\n",
+            "kind: Pod # c\nmetadata:\n  labels: {name: x, namespace: y}\n  annotations:\n    name: x\n",
+            "'apiVersion': \"v\\\"1\"\n\"metadata\":\n  \"name\": 7\n  namespace:\n    - a\nspec:\n  kind: x\n",
+            "spec:\n  metadata:\n    name: x\n  apiVersion: y\nitems:\n  - kind: Pod\n    metadata:\n      name: z\n",
+            "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata:\n    name: a\n",
+            "metadata: {name: a}\nkind: Pod\n",
+            "metadata:\n- name: a\n",
+            "metadata:\nkind: [Pod]\n",
+            "metadata: null\napiVersion: 3\n",
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name:\n  namespace: ~\n",
+            "a: b\n",
+        ];
+        for piece in pieces {
+            let mut json = String::new();
+            let header = Reader::default().read(piece, &mut json).unwrap().unwrap();
+            let value: Value = serde_json::from_str(&json).unwrap();
+            for (range, field) in [
+                (&header.api_version, "apiVersion"),
+                (&header.kind, "kind"),
+                (&header.metadata, "metadata"),
+            ] {
+                assert_eq!(
+                    at(&json, range.as_ref()),
+                    value.get(field).cloned(),
+                    "{piece}"
+                );
+            }
+            let block = header
+                .metadata
+                .as_ref()
+                .is_some_and(|m| json[m.clone()].starts_with('{'))
+                && (piece.contains("metadata:\n") || piece.contains("metadata\":\n"));
+            assert_eq!(header.metadata_fields.is_some(), block, "{piece}");
+            if let Some(fields) = &header.metadata_fields {
+                for (range, field) in [
+                    (&fields.name, "name"),
+                    (&fields.generate_name, "generateName"),
+                    (&fields.namespace, "namespace"),
+                ] {
+                    let expected = value["metadata"].get(field).cloned();
+                    assert_eq!(at(&json, range.as_ref()), expected, "{piece}");
+                }
+            }
+        }
+        for piece in ["- a\n", "- kind: Pod\n", "# nothing\n"] {
+            let header = Reader::default().read(piece, &mut String::new()).unwrap();
+            assert_eq!(header, None, "{piece}");
         }
     }
 

@@ -31,6 +31,7 @@ use serde_json::Value;
 
 use crate::input;
 use documents::{Buffers, Item, Source, Syntax};
+use fast_yaml::Header;
 use labels::NamespaceLabels;
 use report::{CheckResult, Summary};
 
@@ -208,8 +209,11 @@ pub(crate) struct Checker<'s> {
     default_namespace: &'s str,
     files: Vec<String>,
     pending: Vec<Pending>,
-    /// The readers' buffers, reused from one document to the next.
+    /// Reused from one document to the next: the readers' buffers, the header object given to the sdk, and a
+    /// request text that is no longer needed.
     buffers: Buffers,
+    head: String,
+    spare: String,
 }
 
 impl<'s> Checker<'s> {
@@ -225,6 +229,8 @@ impl<'s> Checker<'s> {
             files: Vec::new(),
             pending: Vec::new(),
             buffers: Buffers::default(),
+            head: String::new(),
+            spare: String::new(),
         }
     }
 
@@ -239,7 +245,7 @@ impl<'s> Checker<'s> {
         self.files.push(name.to_owned());
         let mut buffers = std::mem::take(&mut self.buffers);
         documents::each(text, syntax, &mut buffers, |line, item| match item {
-            Item::Json(json) => self.add_json(file, line, json),
+            Item::Json { json, header } => self.add_json(file, line, json, header),
             Item::Error(message) => self.add_malformed(name, line, message),
         });
         self.buffers = buffers;
@@ -247,7 +253,20 @@ impl<'s> Checker<'s> {
 
     /// One document as JSON text. Pods and workloads go straight to the sdk as text; everything else (other
     /// kinds, Lists, Namespaces, documents that are no object) is parsed into a value and looked at closely.
-    fn add_json(&mut self, file: usize, line: usize, json: &str) {
+    fn add_json(&mut self, file: usize, line: usize, json: &str, header: Option<&Header>) {
+        if let Some(request) = header.and_then(|header| {
+            request_from_header(
+                json,
+                header,
+                self.default_namespace,
+                &self.settings.custom_workloads,
+                &mut self.head,
+                &mut self.spare,
+            )
+        }) {
+            self.add_request(file, line, Ok(request));
+            return;
+        }
         match ManifestRequest::from_json_with(
             json,
             self.default_namespace,
@@ -334,13 +353,19 @@ impl<'s> Checker<'s> {
                     |class| labels.priority_class(class),
                 );
                 self.pending.push(match asked {
-                    None => Pending::Done(CheckResult::decided(
-                        name,
-                        line,
-                        request.subject,
-                        decision,
-                        self.settings,
-                    )),
+                    None => {
+                        let ManifestRequest { subject, request } = request;
+                        if let Some(text) = request {
+                            self.spare = text;
+                        }
+                        Pending::Done(CheckResult::decided(
+                            name,
+                            line,
+                            subject,
+                            decision,
+                            self.settings,
+                        ))
+                    }
                     Some((namespace, labels)) => Pending::Recheck {
                         file,
                         line,
@@ -400,6 +425,68 @@ impl<'s> Checker<'s> {
             })
             .collect()
     }
+}
+
+/// The request of a document that the fast reader read, from its naming fields alone: what
+/// [`ManifestRequest::from_json_with`] returns for the whole `json`, without the sdk reading the whole text to
+/// find them. `None` when the sdk would not write a request for the object (it is not a kind it checks, or its
+/// naming fields are wrong): the whole text is then read as usual.
+///
+/// The sdk is given an object of just those fields, `apiVersion`, `kind` and `metadata` (of a block mapping,
+/// only its `name`, `generateName` and `namespace`), in `head`; its request ends with that object, which is
+/// replaced by the whole one (written into the buffer of `spare`, which is taken).
+fn request_from_header(
+    json: &str,
+    header: &Header,
+    default_namespace: &str,
+    custom: &[priority_guard_sdk::custom::CustomWorkload],
+    head: &mut String,
+    spare: &mut String,
+) -> Option<ManifestRequest> {
+    /// Adds `"key":value` to the object that `head` holds from `open` (its `{`), if there is a value.
+    fn field(head: &mut String, open: usize, key: &str, value: Option<&str>) {
+        if let Some(value) = value {
+            if head.len() > open + 1 {
+                head.push(',');
+            }
+            head.push('"');
+            head.push_str(key);
+            head.push_str("\":");
+            head.push_str(value);
+        }
+    }
+    let text = |range: &Option<std::ops::Range<usize>>| range.clone().and_then(|r| json.get(r));
+    head.clear();
+    head.push('{');
+    field(head, 0, "apiVersion", text(&header.api_version));
+    field(head, 0, "kind", text(&header.kind));
+    match &header.metadata_fields {
+        // Only the fields the sdk reads: the rest of a block mapping need not be read again.
+        Some(fields) => {
+            field(head, 0, "metadata", Some("{"));
+            let open = head.len() - 1;
+            field(head, open, "name", text(&fields.name));
+            field(head, open, "generateName", text(&fields.generate_name));
+            field(head, open, "namespace", text(&fields.namespace));
+            head.push('}');
+        }
+        None => field(head, 0, "metadata", text(&header.metadata)),
+    }
+    head.push('}');
+    let request = ManifestRequest::from_json_with(head, default_namespace, custom).ok()?;
+    let written = request.request?;
+    // `...,"object":{head}}`: the request without the object is the same for the whole object.
+    let without_object = written.strip_suffix('}')?.strip_suffix(head.as_str())?;
+    let mut whole = std::mem::take(spare);
+    whole.clear();
+    whole.reserve(without_object.len() + json.len() + 1);
+    whole.push_str(without_object);
+    whole.push_str(json);
+    whole.push('}');
+    Some(ManifestRequest {
+        subject: request.subject,
+        request: Some(whole),
+    })
 }
 
 /// A mapping with an `apiVersion` or a `kind`; anything else (a scalar, an array, a CI or tool configuration
@@ -468,5 +555,170 @@ pub(crate) fn write_results(
         Format::Json => json::write(out, results, &summary),
         Format::Sarif => sarif::write(out, results),
         Format::Github => github::write(out, results, &summary),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+mod tests {
+    use super::*;
+    use fast_yaml::Reader;
+
+    /// The settings of `fixtures/custom-workloads`, whose custom kinds the sdk writes requests for too.
+    fn custom_settings() -> Settings {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/custom-workloads/settings.yaml"
+        );
+        let value = input::read_json_or_yaml(std::path::Path::new(path), "settings").unwrap();
+        Settings::from_value(value).unwrap()
+    }
+
+    /// The request written from the fast reader's header (if it writes one), and the sdk's from the whole text.
+    fn both(
+        piece: &str,
+        settings: &Settings,
+    ) -> (
+        Option<ManifestRequest>,
+        Result<ManifestRequest, ManifestError>,
+    ) {
+        let mut json = String::new();
+        let header = Reader::default()
+            .read(piece, &mut json)
+            .unwrap_or_else(|| panic!("the fast reader gave up on {piece}"));
+        let custom = &settings.custom_workloads;
+        let whole = ManifestRequest::from_json_with(&json, "team", custom);
+        let (mut head, mut spare) = (String::new(), "left over".to_owned());
+        let fast = header.and_then(|header| {
+            request_from_header(&json, &header, "team", custom, &mut head, &mut spare)
+        });
+        (fast, whole)
+    }
+
+    #[test]
+    fn the_request_written_from_the_header_is_the_sdks_request_for_the_whole_object() {
+        let settings = custom_settings();
+        assert!(!settings.custom_workloads.is_empty());
+        // (document, whether the header gives the request)
+        let cases = [
+            (
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n  namespace: prod\nspec: {}\n",
+                true,
+            ),
+            (
+                "kind: Pod\napiVersion: v1\nspec:\n  containers: []\nmetadata:\n  name: a\n",
+                true,
+            ),
+            (
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  generateName: web-\n",
+                true,
+            ),
+            (
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ''\n  generateName: g-\n",
+                true,
+            ),
+            (
+                "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: c\n  namespace: \"\"\n",
+                true,
+            ),
+            (
+                "apiVersion: batch/v1\nkind: Job # a comment\nmetadata: # another\n  name: j\n",
+                true,
+            ),
+            (
+                "\"apiVersion\": 'v1'\n'kind': \"Pod\"\n\"metadata\":\n  \"name\": \"q\\\"x\"\n",
+                true,
+            ),
+            (
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: é✓\n  labels: {name: decoy}\n",
+                true,
+            ),
+            (
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  labels:\n    name: decoy\n    \
+                 namespace: decoy\n  name: real\nspec:\n  template:\n    metadata:\n      name: decoy\n      \
+                 namespace: decoy\nitems:\n  - kind: Pod\n    metadata: {name: decoy}\n",
+                true,
+            ),
+            ("apiVersion: v1\nkind: Pod\n", true),
+            (
+                "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata:\n  name: r\n",
+                true,
+            ),
+            // The sdk writes no request, or refuses the object: the whole text is read as usual.
+            (
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+                false,
+            ),
+            (
+                "apiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: Pod\n",
+                false,
+            ),
+            ("apiVersion: v1\nkind: Pod\nmetadata:\n  name: 5\n", false),
+            (
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  namespace: [a]\n",
+                false,
+            ),
+            ("apiVersion: 1\nkind: Pod\n", false),
+            ("apiVersion: v1\nkind: ''\n", false),
+            ("kind: Pod\nmetadata:\n  name: a\n", false),
+            ("apiVersion: v1\nkind:\n  name: Pod\n", false),
+            // Metadata in other shapes (the sdk reads no name or namespace from those that are no mapping).
+            (
+                "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: b}\n",
+                true,
+            ),
+            ("apiVersion: v1\nkind: Pod\nmetadata:\n  - name: a\n", true),
+            ("apiVersion: v1\nkind: Pod\nmetadata:\n", true),
+            ("apiVersion: v1\nkind: Pod\nmetadata: x\n", true),
+            // Not a mapping: no header.
+            (
+                "- apiVersion: v1\n  kind: Pod\n  metadata:\n    name: a\n",
+                false,
+            ),
+        ];
+        for (piece, taken) in cases {
+            let (fast, whole) = both(piece, &settings);
+            assert_eq!(fast.is_some(), taken, "{piece}");
+            if let Some(fast) = fast {
+                assert_eq!(Ok(fast), whole, "{piece}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_header_gives_the_request_of_every_rendered_workload() {
+        let settings = custom_settings();
+        let corpus = bench::corpus(40);
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/check-fixtures");
+        let mut texts = vec![corpus];
+        for file in [
+            "manifests/helm-output.yaml",
+            "manifests/nested/kustomize.yml",
+            "exit/allowed.yaml",
+            "exit/denied.yaml",
+            "exit/preprod-no-namespace.yaml",
+        ] {
+            texts.push(std::fs::read_to_string(format!("{fixtures}/{file}")).unwrap());
+        }
+        let mut taken = 0;
+        for text in &texts {
+            for (_, piece) in documents::split_yaml(text) {
+                if Reader::default().read(piece, &mut String::new()).is_none() {
+                    continue;
+                }
+                let (fast, whole) = both(piece, &settings);
+                match fast {
+                    Some(fast) => {
+                        taken += 1;
+                        assert_eq!(Ok(fast), whole, "{piece}");
+                    }
+                    None => assert!(
+                        whole.is_err() || whole.unwrap().request.is_none(),
+                        "{piece}"
+                    ),
+                }
+            }
+        }
+        assert!(taken >= 45, "the header gave only {taken} requests");
     }
 }
