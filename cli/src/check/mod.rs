@@ -19,6 +19,7 @@ mod report;
 mod sarif;
 mod text;
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -194,8 +195,8 @@ enum Pending {
         file: usize,
         line: usize,
         request: ManifestRequest,
-        namespace: String,
-        labels: Result<Labels, String>,
+        /// The namespace whose labels the decision read, and those labels: an index into [`Checker::asked`].
+        asked: usize,
         decision: Result<Outcome, DecisionError>,
     },
     Done(CheckResult),
@@ -209,6 +210,10 @@ pub(crate) struct Checker<'s> {
     default_namespace: &'s str,
     files: Vec<String>,
     pending: Vec<Pending>,
+    /// Each namespace whose labels a decision read, with the labels read, once (many documents share them);
+    /// and where each namespace's entries are.
+    asked: Vec<(String, Result<Labels, String>)>,
+    asked_index: HashMap<String, Vec<usize>>,
     /// Reused from one document to the next: the readers' buffers, the header object given to the sdk, and a
     /// request text that is no longer needed.
     buffers: Buffers,
@@ -228,6 +233,8 @@ impl<'s> Checker<'s> {
             default_namespace,
             files: Vec::new(),
             pending: Vec::new(),
+            asked: Vec::new(),
+            asked_index: HashMap::new(),
             buffers: Buffers::default(),
             head: String::new(),
             spare: String::new(),
@@ -341,17 +348,36 @@ impl<'s> Checker<'s> {
         let done = match request {
             Ok(request) if request.request.is_some() => {
                 // Decided now; kept for the end only when the namespace's labels were read.
-                let labels = &self.labels;
+                let (labels, known, index) = (&self.labels, &self.asked, &self.asked_index);
+                // The index of what was read in `known`, else what was read.
                 let mut asked = None;
                 let decision = request.decide_in_cluster(
                     self.settings,
                     |ns| {
                         let found = labels.get(ns);
-                        asked = Some((ns.to_owned(), found.clone()));
+                        let entries = index.get(ns).map_or(&[][..], Vec::as_slice);
+                        asked = Some(
+                            entries
+                                .iter()
+                                .copied()
+                                .find(|&i| known[i].1 == found)
+                                .ok_or_else(|| (ns.to_owned(), found.clone())),
+                        );
                         found
                     },
                     |class| labels.priority_class(class),
                 );
+                let asked = asked.map(|found| {
+                    found.unwrap_or_else(|(namespace, labels)| {
+                        let at = self.asked.len();
+                        self.asked_index
+                            .entry(namespace.clone())
+                            .or_default()
+                            .push(at);
+                        self.asked.push((namespace, labels));
+                        at
+                    })
+                });
                 self.pending.push(match asked {
                     None => {
                         let ManifestRequest { subject, request } = request;
@@ -366,12 +392,11 @@ impl<'s> Checker<'s> {
                             self.settings,
                         ))
                     }
-                    Some((namespace, labels)) => Pending::Recheck {
+                    Some(asked) => Pending::Recheck {
                         file,
                         line,
                         request,
-                        namespace,
-                        labels,
+                        asked,
                         decision,
                     },
                 });
@@ -397,8 +422,13 @@ impl<'s> Checker<'s> {
             labels,
             files,
             pending,
+            asked,
             ..
         } = self;
+        let changed: Vec<bool> = asked
+            .iter()
+            .map(|(namespace, used)| labels.get(namespace) != *used)
+            .collect();
         pending
             .into_iter()
             .map(|p| match p {
@@ -407,11 +437,10 @@ impl<'s> Checker<'s> {
                     file,
                     line,
                     request,
-                    namespace,
-                    labels: used,
+                    asked,
                     decision,
                 } => {
-                    let decision = if labels.get(&namespace) == used {
+                    let decision = if !changed[asked] {
                         decision
                     } else {
                         request.decide_in_cluster(
@@ -720,5 +749,45 @@ mod tests {
             }
         }
         assert!(taken >= 45, "the header gave only {taken} requests");
+    }
+
+    #[test]
+    fn decisions_that_read_labels_a_later_namespace_changes_are_taken_again() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/prod-preprod-dev/settings.yaml"
+        );
+        let value = input::read_json_or_yaml(std::path::Path::new(path), "settings").unwrap();
+        let settings = Settings::from_value(value).unwrap();
+        let pod = |name: &str| {
+            format!(
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: shop\nspec:\n  \
+                 priorityClassName: preprod-pc\n  containers: []\n"
+            )
+        };
+        let namespace = |env: &str| {
+            format!(
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  labels:\n    env: {env}\n"
+            )
+        };
+        // Each Pod reads other labels of `shop` when it is added; the last Namespace decides for all.
+        let text = [
+            pod("a"),
+            namespace("dev"),
+            pod("b"),
+            pod("c"),
+            namespace("preprod"),
+        ]
+        .join("---\n");
+        let mut checker = Checker::new(&settings, NamespaceLabels::default(), "default");
+        checker.add_text("in.yaml", &text, Syntax::Yaml);
+        assert_eq!(checker.asked.len(), 2, "{:?}", checker.asked);
+        let results = checker.finish();
+        let pods: Vec<_> = results.iter().filter(|r| r.rule.is_some()).collect();
+        assert_eq!(pods.len(), 3, "{results:?}");
+        for result in pods {
+            assert_eq!(result.verdict, report::Verdict::Allowed, "{result:?}");
+            assert_eq!(result.rule.as_deref(), Some("preproduction"), "{result:?}");
+        }
     }
 }
