@@ -20,6 +20,8 @@ use serde::Deserialize;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use super::fast_yaml::{Header, Reader};
+
 /// Where documents come from.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub(crate) enum Source {
@@ -75,6 +77,7 @@ fn walk(dir: &Path, found: &mut Vec<PathBuf>) -> Result<()> {
 }
 
 /// A parsed document, or why it could not be parsed, with its first line.
+#[cfg(test)]
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct Document {
     /// The 1-based line the document starts on (for an error: the line of the error).
@@ -105,13 +108,56 @@ impl Syntax {
     }
 }
 
-/// Every document of a text, in order. Empty documents (`null`) are dropped.
-pub(crate) fn parse(text: &str, syntax: Syntax) -> Vec<Document> {
-    let mut documents = match syntax {
-        Syntax::Yaml => parse_yaml(text),
-        Syntax::Json => parse_json(text),
+/// A document as read from a text.
+#[derive(Debug)]
+pub(crate) enum Item<'b> {
+    /// The document as JSON text, with where its naming fields are when the fast reader read it.
+    Json {
+        json: &'b str,
+        header: Option<&'b Header>,
+    },
+    /// The parser's complaint.
+    Error(String),
+}
+
+/// What reading reuses from one document to the next.
+#[derive(Debug, Default)]
+pub(crate) struct Buffers {
+    reader: Reader,
+    json: String,
+}
+
+/// Every document of a text, in order, each with the line it starts on. Empty documents (`null`) are dropped.
+pub(crate) fn each(
+    text: &str,
+    syntax: Syntax,
+    buffers: &mut Buffers,
+    mut f: impl FnMut(usize, Item<'_>),
+) {
+    let mut not_null = |line: usize, item: Item<'_>| {
+        if !matches!(item, Item::Json { json: "null", .. }) {
+            f(line, item);
+        }
     };
-    documents.retain(|d| d.value.as_deref() != Ok("null"));
+    match syntax {
+        Syntax::Yaml => parse_yaml(text, buffers, &mut not_null),
+        Syntax::Json => parse_json(text, &mut not_null),
+    }
+}
+
+/// Every document of a text, in order, as [`each`] reads them.
+#[cfg(test)]
+pub(crate) fn parse(text: &str, syntax: Syntax) -> Vec<Document> {
+    let mut documents = Vec::new();
+    each(text, syntax, &mut Buffers::default(), |line, item| {
+        documents.push(Document {
+            line,
+            value: match item {
+                Item::Json { json, .. } => Ok(json.to_owned()),
+                Item::Error(message) => Err(message),
+            },
+        });
+    });
     documents
 }
 
@@ -135,15 +181,27 @@ pub(crate) fn split_yaml(text: &str) -> Vec<(usize, &str)> {
     let mut pieces = Vec::new();
     let mut start = 0;
     let mut start_line = 1;
-    let mut offset = 0;
-    for (index, line) in text.split_inclusive('\n').enumerate() {
-        let content = line.strip_suffix('\n').unwrap_or(line);
-        if is_separator(content) {
-            pieces.push((start_line, &text[start..offset]));
-            start = offset + line.len();
-            start_line = index + 2;
+    // Lines are counted from one separator to the next: `counted` bytes hold `line - 1` newlines.
+    let mut counted = 0;
+    let mut line = 1;
+    // Only lines that start with `---` may separate documents.
+    let at_start = text.starts_with("---").then_some(0);
+    let candidates = at_start
+        .into_iter()
+        .chain(text.match_indices("\n---").map(|(i, _)| i + 1));
+    for at in candidates {
+        let end = text[at..].find('\n').map_or(text.len(), |e| at + e);
+        if !is_separator(&text[at..end]) {
+            continue;
         }
-        offset += line.len();
+        line += text.as_bytes()[counted..at]
+            .iter()
+            .filter(|&&b| b == b'\n')
+            .count();
+        counted = at;
+        pieces.push((start_line, &text[start..at]));
+        start = (end + 1).min(text.len());
+        start_line = line + 1;
     }
     pieces.push((start_line, &text[start..]));
     pieces
@@ -169,27 +227,31 @@ fn leading_comment_lines(piece: &str) -> usize {
         .count()
 }
 
-fn parse_yaml(text: &str) -> Vec<Document> {
-    let mut documents = Vec::new();
+fn parse_yaml(text: &str, buffers: &mut Buffers, f: &mut impl FnMut(usize, Item<'_>)) {
     for (first, piece) in split_yaml(text) {
         let line = first + leading_comment_lines(piece);
-        // libyaml reports an unterminated construct one past the piece's end: the separator's line.
-        let last = first + piece.lines().count().max(1) - 1;
         // The common shapes of rendered manifests first; serde_yaml_ng for everything else and for errors.
-        if let Some(value) = super::fast_yaml::to_json(piece) {
-            documents.push(Document {
-                line,
-                value: Ok(value),
-            });
+        if let Some(header) = buffers.reader.read(piece, &mut buffers.json) {
+            let json = &buffers.json;
+            let header = header.as_ref();
+            f(line, Item::Json { json, header });
             continue;
         }
+        // libyaml reports an unterminated construct one past the piece's end: the separator's line.
+        let last = first + piece.lines().count().max(1) - 1;
         for document in serde_yaml_ng::Deserializer::from_str(piece) {
             match Value::deserialize(document) {
-                Ok(value) => documents.push(Document {
-                    line,
+                Ok(value) => {
                     // Serializing a `serde_json::Value` cannot fail.
-                    value: Ok(serde_json::to_string(&value).unwrap_or_default()),
-                }),
+                    let json = serde_json::to_string(&value).unwrap_or_default();
+                    f(
+                        line,
+                        Item::Json {
+                            json: &json,
+                            header: None,
+                        },
+                    );
+                }
                 Err(error) => {
                     let (at, column) = match error.location() {
                         Some(l) if first + l.line() - 1 <= last => {
@@ -199,21 +261,17 @@ fn parse_yaml(text: &str) -> Vec<Document> {
                         None => (line, None),
                     };
                     let position = column.map_or_else(String::new, |c| format!(" (column {c})"));
-                    documents.push(Document {
-                        line: at,
-                        value: Err(format!("invalid YAML{position}: {}", yaml_message(&error))),
-                    });
+                    let message = format!("invalid YAML{position}: {}", yaml_message(&error));
+                    f(at, Item::Error(message));
                     // libyaml cannot continue after an error; the next piece can.
                     break;
                 }
             }
         }
     }
-    documents
 }
 
-fn parse_json(text: &str) -> Vec<Document> {
-    let mut documents = Vec::new();
+fn parse_json(text: &str, f: &mut impl FnMut(usize, Item<'_>)) {
     let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Box<RawValue>>();
     // Lines are counted incrementally: `counted` bytes hold `line - 1` newlines.
     let mut counted = 0;
@@ -230,27 +288,27 @@ fn parse_json(text: &str) -> Vec<Document> {
         counted = start;
         match stream.next() {
             None => break,
-            Some(Ok(value)) => documents.push(Document {
+            Some(Ok(value)) => f(
                 line,
-                value: Ok(value.get().to_owned()),
-            }),
+                Item::Json {
+                    json: value.get(),
+                    header: None,
+                },
+            ),
             Some(Err(error)) => {
                 let mut message = error.to_string();
                 if let Some(at) = message.find(" at line ") {
                     message.truncate(at);
                 }
-                documents.push(Document {
-                    line: error.line().max(1),
-                    value: Err(format!(
-                        "invalid JSON (column {}): {message}",
-                        error.column()
-                    )),
-                });
+                let column = error.column();
+                f(
+                    error.line().max(1),
+                    Item::Error(format!("invalid JSON (column {column}): {message}")),
+                );
                 break;
             }
         }
     }
-    documents
 }
 
 #[cfg(test)]
@@ -286,6 +344,47 @@ mod tests {
         for line in ["", "----", "--- a: 1", "---#x", " ---", "a: ---"] {
             assert!(!is_separator(line), "{line:?}");
         }
+    }
+
+    /// `split_yaml` as it was first written, line by line: the reference for the faster one.
+    fn split_line_by_line(text: &str) -> Vec<(usize, &str)> {
+        let mut pieces = Vec::new();
+        let mut start = 0;
+        let mut start_line = 1;
+        let mut offset = 0;
+        for (index, line) in text.split_inclusive('\n').enumerate() {
+            let content = line.strip_suffix('\n').unwrap_or(line);
+            if is_separator(content) {
+                pieces.push((start_line, &text[start..offset]));
+                start = offset + line.len();
+                start_line = index + 2;
+            }
+            offset += line.len();
+        }
+        pieces.push((start_line, &text[start..]));
+        pieces
+    }
+
+    #[test]
+    fn split_yaml_cuts_where_the_line_by_line_reference_does() {
+        let texts = [
+            "",
+            "---",
+            "---\n",
+            "\n---",
+            "a: 1\n---",
+            "---\na: 1\n---\nb: 2\n",
+            "---\n---\n---\n",
+            "a: 1\n---\r\nb: 2\r\n--- # Source: x\nc: 3",
+            "a: 1\n----\nb: ---\n --- \n---a\n--- a\n---#x\n---\t# tab\n---  \nc: 1\n",
+            "a: |\n  ---\n  text\n---\n\n\n# comment\nb: 2\n\n",
+            "é: ✓\n---\nü: 1\n--- # ✓\n",
+        ];
+        for text in texts {
+            assert_eq!(split_yaml(text), split_line_by_line(text), "{text:?}");
+        }
+        let corpus = super::super::bench::corpus(50);
+        assert_eq!(split_yaml(&corpus), split_line_by_line(&corpus));
     }
 
     #[test]

@@ -6,55 +6,206 @@
 //! handles exactly that part, writing the document as JSON text (which the sdk reads without building a
 //! tree), and gives up (`None`) on anything else: block scalars (`|`, `>`), anchors, aliases, tags,
 //! directives, multi-line scalars, complex keys, tabs, carriage returns, duplicate keys, escapes other than
-//! the simple ones, and plain scalars that might resolve to a float or a non-decimal integer. On `None` the
-//! caller parses the document with serde_yaml_ng, which also reports every error: this reader never decides
-//! that a document is malformed.
+//! the simple ones, plain scalars that might resolve to a float or a non-decimal integer, and nesting deeper
+//! than [`MAX_DEPTH`]. On `None` the caller parses the document with serde_yaml_ng, which also reports every
+//! error: this reader never decides that a document is malformed.
 //!
 //! Scalars resolve as serde_yaml_ng resolves them into `serde_json::Value` (YAML 1.2 core schema: `null`,
 //! `~`, `true`, `False`, decimal integers); the unit tests compare both readers on every fixture and on
 //! tricky snippets.
+//!
+//! While it writes, the reader notes where the top-level fields that name the object (`apiVersion`, `kind` and
+//! `metadata`) are in its output ([`Header`]), so that the caller need not read the whole JSON text again to
+//! find them. A [`Reader`] keeps its buffers from one document to the next.
 
 use std::borrow::Cow;
-use std::fmt::Write as _;
+use std::ops::Range;
 
-/// One line with content: its indentation (spaces) and its text after them, trailing spaces removed.
+/// Nesting (block and flow collections) beyond which the reader gives up: serde_yaml_ng and serde_json
+/// refuse documents nested about 128 deep, and the reader recurses once per level.
+pub(crate) const MAX_DEPTH: usize = 100;
+
+/// One line with content: its indentation (spaces), and where its text after them, trailing spaces removed,
+/// is in the piece.
 #[derive(Debug, Clone, Copy)]
-struct Line<'a> {
+struct Line {
     indent: usize,
-    text: &'a str,
+    start: usize,
+    end: usize,
+}
+
+/// Where the top-level fields that name the object are in the JSON text written, as byte ranges of their
+/// values (`None` for a field the object does not have).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Header {
+    /// `apiVersion`.
+    pub api_version: Option<Range<usize>>,
+    /// `kind`.
+    pub kind: Option<Range<usize>>,
+    /// `metadata`.
+    pub metadata: Option<Range<usize>>,
+    /// When `metadata` is a block mapping, its `name`, `generateName` and `namespace`.
+    pub metadata_fields: Option<MetadataFields>,
+}
+
+/// Where the fields of `metadata` that name the object are, as byte ranges of their values.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct MetadataFields {
+    /// `name`.
+    pub name: Option<Range<usize>>,
+    /// `generateName`.
+    pub generate_name: Option<Range<usize>>,
+    /// `namespace`.
+    pub namespace: Option<Range<usize>>,
+}
+
+/// The fast reader, with the buffers it reuses.
+#[derive(Debug, Default)]
+pub(crate) struct Reader {
+    lines: Vec<Line>,
+    /// The keys of the mappings being read, as ranges of the output (for duplicates).
+    keys: Vec<Range<usize>>,
 }
 
 /// Reads one YAML document into JSON text (`null` for an empty one), or `None` when it is outside the subset
 /// this reader handles.
+#[cfg(test)]
 pub(crate) fn to_json(piece: &str) -> Option<String> {
-    if piece.bytes().any(|b| b == b'\t' || b == b'\r') || piece.starts_with('\u{feff}') {
-        return None;
-    }
-    let mut lines = Vec::with_capacity(64);
-    for raw in piece.lines() {
-        let text = raw.trim_start_matches(' ');
-        if text.is_empty() || text.starts_with('#') {
-            continue;
-        }
-        if text.starts_with("---") || text.starts_with("...") || text.starts_with('%') {
+    let mut out = String::new();
+    Reader::default().read(piece, &mut out)?;
+    Some(out)
+}
+
+impl Reader {
+    /// Reads one YAML document into `out` as JSON text (`null` for an empty one), or `None` when it is outside
+    /// the subset this reader handles (`out` then holds a part of the text). With the JSON text comes where the
+    /// object's naming fields are when the document is a mapping; `None` for any other document.
+    pub(crate) fn read(&mut self, piece: &str, out: &mut String) -> Option<Option<Header>> {
+        out.clear();
+        self.keys.clear();
+        split_lines(piece, &mut self.lines)?;
+        let Some(first) = self.lines.first() else {
+            out.push_str("null");
+            return Some(None);
+        };
+        let indent = first.indent;
+        let mut parser = Parser {
+            piece,
+            lines: &mut self.lines,
+            keys: &mut self.keys,
+            pos: 0,
+            out,
+            depth: 0,
+            metadata_next: false,
+            header: Header::default(),
+        };
+        parser.block(indent)?;
+        if parser.pos != parser.lines.len() {
             return None;
         }
+        let header = parser.header;
+        Some(out.starts_with('{').then_some(header))
+    }
+}
+
+/// The lines of `piece` that hold more than spaces or a comment; `None` when the piece has a tab, a carriage
+/// return, a byte order mark, or a line starting with `---`, `...` or `%`.
+fn split_lines(piece: &str, lines: &mut Vec<Line>) -> Option<()> {
+    lines.clear();
+    if piece.starts_with('\u{feff}') {
+        return None;
+    }
+    let bytes = piece.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let line_start = i;
+        while i < bytes.len() && bytes[i] == b' ' {
+            i += 1;
+        }
+        let start = i;
+        i = line_stop(bytes, i);
+        match bytes.get(i) {
+            None | Some(b'\n') => {}
+            // A tab or a carriage return.
+            Some(_) => return None,
+        }
+        let mut end = i;
+        while end > start && bytes[end - 1] == b' ' {
+            end -= 1;
+        }
+        i += 1;
+        let text = &bytes[start..end];
+        match text.first() {
+            None | Some(b'#') => continue,
+            Some(b'%') => return None,
+            _ if text.starts_with(b"---") || text.starts_with(b"...") => return None,
+            _ => {}
+        }
         lines.push(Line {
-            indent: raw.len() - text.len(),
-            text: text.trim_end_matches(' '),
+            indent: start - line_start,
+            start,
+            end,
         });
     }
-    let Some(first) = lines.first() else {
-        return Some("null".to_owned());
+    Some(())
+}
+
+/// [`BYTES`]: a newline, tab or carriage return, which ends the text of a line.
+const LINE_STOP: u8 = 1;
+/// [`BYTES`]: a `:`, which may end a key, or a byte a plain key may not hold (flow indicators, `#`, `&`, `*`,
+/// `!`, `|`, `>`, quotes).
+const KEY_STOP: u8 = 2;
+/// [`BYTES`]: a byte that JSON strings escape (`"`, `\`, control characters).
+const ESCAPED: u8 = 4;
+
+/// What each byte is to the scans above, looked up rather than compared one by one.
+static BYTES: [u8; 256] = {
+    let mut table = [0; 256];
+    table[b'\n' as usize] |= LINE_STOP;
+    table[b'\t' as usize] |= LINE_STOP;
+    table[b'\r' as usize] |= LINE_STOP;
+    let key_stops = b":{}[],#&*!|>\"'";
+    let mut i = 0;
+    while i < key_stops.len() {
+        table[key_stops[i] as usize] |= KEY_STOP;
+        i += 1;
+    }
+    let mut b = 0;
+    while b < 0x20 {
+        table[b] |= ESCAPED;
+        b += 1;
+    }
+    table[b'"' as usize] |= ESCAPED;
+    table[b'\\' as usize] |= ESCAPED;
+    table
+};
+
+/// Where the first newline, tab or carriage return at or after `from` is (else the end): eight bytes at a time,
+/// as lines are some 30 bytes long.
+fn line_stop(bytes: &[u8], from: usize) -> usize {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH: u64 = ONES << 7;
+    // The high bit of each byte of `word` equal to `b`: exact for the lowest such byte, which is all that is
+    // looked at.
+    let matches = |word: u64, b: u8| {
+        let x = word ^ (ONES * u64::from(b));
+        x.wrapping_sub(ONES) & !x & HIGH
     };
-    let indent = first.indent;
-    let mut parser = Parser {
-        lines,
-        pos: 0,
-        out: String::with_capacity(piece.len()),
-    };
-    parser.block(indent)?;
-    (parser.pos == parser.lines.len()).then_some(parser.out)
+    let mut i = from;
+    while let Some(chunk) = bytes.get(i..i + 8) {
+        let mut word = [0; 8];
+        word.copy_from_slice(chunk);
+        let word = u64::from_le_bytes(word);
+        let found = matches(word, b'\n') | matches(word, b'\t') | matches(word, b'\r');
+        if found != 0 {
+            return i + (found.trailing_zeros() / 8) as usize;
+        }
+        i += 8;
+    }
+    while i < bytes.len() && BYTES[usize::from(bytes[i])] & LINE_STOP == 0 {
+        i += 1;
+    }
+    i
 }
 
 /// A resolved scalar.
@@ -62,13 +213,20 @@ pub(crate) fn to_json(piece: &str) -> Option<String> {
 enum Scalar<'a> {
     Null,
     Bool(bool),
-    Unsigned(u64),
-    Signed(i64),
+    /// A decimal integer, as JSON writes it.
+    Int(&'a str),
     Str(Cow<'a, str>),
 }
 
 /// Writes `s` as a JSON string.
 fn write_str(out: &mut String, s: &str) {
+    if !s.bytes().any(|b| BYTES[usize::from(b)] & ESCAPED != 0) {
+        out.reserve(s.len() + 2);
+        out.push('"');
+        out.push_str(s);
+        out.push('"');
+        return;
+    }
     out.push('"');
     let mut start = 0;
     for (i, b) in s.bytes().enumerate() {
@@ -82,7 +240,10 @@ fn write_str(out: &mut String, s: &str) {
         };
         out.push_str(&s[start..i]);
         if escape.is_empty() {
-            let _ = write!(out, "\\u{b:04x}");
+            const HEX: &[u8; 16] = b"0123456789abcdef";
+            out.push_str("\\u00");
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
         } else {
             out.push_str(escape);
         }
@@ -97,38 +258,65 @@ fn write_scalar(out: &mut String, scalar: &Scalar<'_>) {
         Scalar::Null => out.push_str("null"),
         Scalar::Bool(true) => out.push_str("true"),
         Scalar::Bool(false) => out.push_str("false"),
-        Scalar::Unsigned(n) => {
-            let _ = write!(out, "{n}");
-        }
-        Scalar::Signed(n) => {
-            let _ = write!(out, "{n}");
-        }
+        Scalar::Int(n) => out.push_str(n),
         Scalar::Str(s) => write_str(out, s),
     }
 }
 
-struct Parser<'a> {
-    lines: Vec<Line<'a>>,
+struct Parser<'p, 'o> {
+    piece: &'p str,
+    lines: &'o mut [Line],
+    keys: &'o mut Vec<Range<usize>>,
     pos: usize,
-    out: String,
+    out: &'o mut String,
+    /// The collections being read around the current position.
+    depth: usize,
+    /// Set while the value of the top-level `metadata` is read, until a collection starts.
+    metadata_next: bool,
+    header: Header,
 }
 
 fn is_sequence_entry(text: &str) -> bool {
     text == "-" || text.starts_with("- ")
 }
 
-impl<'a> Parser<'a> {
+/// Whether the key just written (the range of the output) is already among `keys`; else adds it.
+fn is_duplicate(out: &str, keys: &mut Vec<Range<usize>>, from: usize, key: Range<usize>) -> bool {
+    let out = out.as_bytes();
+    let written = &out[key.clone()];
+    if keys[from..]
+        .iter()
+        .any(|k| k.len() == written.len() && &out[k.clone()] == written)
+    {
+        return true;
+    }
+    keys.push(key);
+    false
+}
+
+impl<'p> Parser<'p, '_> {
+    fn text(&self, line: Line) -> &'p str {
+        &self.piece[line.start..line.end]
+    }
+
     fn next_indent(&self) -> Option<usize> {
         self.lines.get(self.pos).map(|l| l.indent)
     }
 
+    /// Enters a collection; `None` when that is one too deep.
+    fn enter(&mut self) -> Option<()> {
+        self.depth += 1;
+        self.metadata_next = false;
+        (self.depth <= MAX_DEPTH).then_some(())
+    }
+
     /// A block mapping or sequence whose first line is at `indent`.
     fn block(&mut self, indent: usize) -> Option<()> {
-        let line = self.lines.get(self.pos)?;
+        let line = *self.lines.get(self.pos)?;
         if line.indent != indent {
             return None;
         }
-        if is_sequence_entry(line.text) {
+        if is_sequence_entry(self.text(line)) {
             self.sequence(indent)
         } else {
             self.mapping(indent)
@@ -147,8 +335,8 @@ impl<'a> Parser<'a> {
     }
 
     /// A one-line value; the next line may not be deeper (that would continue a multi-line scalar).
-    fn inline_value(&mut self, text: &'a str, indent: usize) -> Option<()> {
-        inline(&mut self.out, text)?;
+    fn inline_value(&mut self, text: &'p str, indent: usize) -> Option<()> {
+        inline(self.out, self.keys, text, self.depth)?;
         if self.next_indent().is_some_and(|next| next > indent) {
             return None;
         }
@@ -156,47 +344,80 @@ impl<'a> Parser<'a> {
     }
 
     fn mapping(&mut self, indent: usize) -> Option<()> {
-        let mut keys: Vec<Cow<'a, str>> = Vec::new();
+        let is_metadata = self.metadata_next;
+        self.enter()?;
+        let top = self.depth == 1;
+        if is_metadata {
+            self.header.metadata_fields = Some(MetadataFields::default());
+        }
+        let keys_from = self.keys.len();
         self.out.push('{');
         while let Some(line) = self.lines.get(self.pos).copied() {
             if line.indent < indent {
                 break;
             }
-            if line.indent > indent || is_sequence_entry(line.text) {
+            let text = self.text(line);
+            if line.indent > indent || is_sequence_entry(text) {
                 return None;
             }
-            let (key, rest) = split_key(line.text)?;
-            if keys.contains(&key) {
-                return None;
-            }
-            if !keys.is_empty() {
+            let (key, rest) = split_key(text)?;
+            if self.keys.len() > keys_from {
                 self.out.push(',');
             }
-            write_str(&mut self.out, &key);
+            let key_start = self.out.len() + 1;
+            write_str(self.out, &key);
+            let key_end = self.out.len() - 1;
+            if is_duplicate(self.out, self.keys, keys_from, key_start..key_end) {
+                return None;
+            }
             self.out.push(':');
-            keys.push(key);
             self.pos += 1;
+            let value_start = self.out.len();
             if rest.is_empty() || rest.starts_with('#') {
+                self.metadata_next = top && key == "metadata";
                 match self.lines.get(self.pos) {
                     // A sequence may sit at its key's indentation (`containers:` then `- name: ...`).
-                    Some(next) if next.indent == indent && is_sequence_entry(next.text) => {
+                    Some(&next) if next.indent == indent && is_sequence_entry(self.text(next)) => {
                         self.sequence(indent)?
                     }
                     _ => self.nested_or_null(indent)?,
                 }
+                self.metadata_next = false;
             } else {
                 self.inline_value(rest, indent)?
             }
+            let header = &mut self.header;
+            let field = match (top, is_metadata, &*key) {
+                (true, _, "apiVersion") => &mut header.api_version,
+                (true, _, "kind") => &mut header.kind,
+                (true, _, "metadata") => &mut header.metadata,
+                (_, true, "name" | "generateName" | "namespace") => {
+                    let Some(fields) = &mut header.metadata_fields else {
+                        continue;
+                    };
+                    match &*key {
+                        "name" => &mut fields.name,
+                        "generateName" => &mut fields.generate_name,
+                        _ => &mut fields.namespace,
+                    }
+                }
+                _ => continue,
+            };
+            *field = Some(value_start..self.out.len());
         }
+        self.keys.truncate(keys_from);
         self.out.push('}');
+        self.depth -= 1;
         Some(())
     }
 
     fn sequence(&mut self, indent: usize) -> Option<()> {
+        self.enter()?;
         self.out.push('[');
         let mut first = true;
         while let Some(line) = self.lines.get(self.pos).copied() {
-            if line.indent < indent || (line.indent == indent && !is_sequence_entry(line.text)) {
+            let text = self.text(line);
+            if line.indent < indent || (line.indent == indent && !is_sequence_entry(text)) {
                 break;
             }
             if line.indent > indent {
@@ -206,7 +427,7 @@ impl<'a> Parser<'a> {
                 self.out.push(',');
             }
             first = false;
-            let rest = line.text[1..].trim_start_matches(' ');
+            let rest = text[1..].trim_start_matches(' ');
             if rest.is_empty() || rest.starts_with('#') {
                 self.pos += 1;
                 self.nested_or_null(indent)?;
@@ -214,26 +435,51 @@ impl<'a> Parser<'a> {
                 return None;
             } else if split_key(rest).is_some() {
                 // `- name: web`: a mapping whose keys line up with `name`.
-                let column = indent + (line.text.len() - rest.len());
+                let skipped = text.len() - rest.len();
                 self.lines[self.pos] = Line {
-                    indent: column,
-                    text: rest,
+                    indent: indent + skipped,
+                    start: line.start + skipped,
+                    end: line.end,
                 };
-                self.mapping(column)?;
+                self.mapping(indent + skipped)?;
             } else {
                 self.pos += 1;
                 self.inline_value(rest, indent)?;
             }
         }
         self.out.push(']');
+        self.depth -= 1;
         Some(())
     }
 }
 
-/// Characters that may not start a plain scalar here (YAML indicators; `-` is checked separately).
-const INDICATORS: &[char] = &[
-    '?', ':', ',', '[', ']', '{', '}', '#', '&', '*', '!', '|', '>', '\'', '"', '%', '@', '`',
-];
+/// Whether a byte is a YAML indicator that may not start a plain scalar here (`-` is checked separately).
+fn is_indicator(b: u8) -> bool {
+    matches!(
+        b,
+        b'?' | b':'
+            | b','
+            | b'['
+            | b']'
+            | b'{'
+            | b'}'
+            | b'#'
+            | b'&'
+            | b'*'
+            | b'!'
+            | b'|'
+            | b'>'
+            | b'\''
+            | b'"'
+            | b'%'
+            | b'@'
+            | b'`'
+    )
+}
+
+fn starts_with_indicator(text: &str) -> bool {
+    text.as_bytes().first().is_some_and(|&b| is_indicator(b))
+}
 
 /// `key: rest` (or `key:`): the key, and what follows the `:` and its spaces.
 fn split_key(text: &str) -> Option<(Cow<'_, str>, &str)> {
@@ -245,15 +491,25 @@ fn split_key(text: &str) -> Option<(Cow<'_, str>, &str)> {
         }
         return Some((key, rest.trim_start_matches(' ')));
     }
-    if text.starts_with(INDICATORS) || text.starts_with('-') || text.starts_with("<<") {
+    if starts_with_indicator(text) || text.starts_with('-') || text.starts_with("<<") {
         return None;
     }
-    let colon = text
-        .match_indices(':')
-        .map(|(i, _)| i)
-        .find(|&i| matches!(text.as_bytes().get(i + 1), None | Some(b' ')))?;
+    // The first `:` followed by a space or the end; the key before it may not hold a flow indicator, `#`,
+    // `&`, `*`, `!`, `|`, `>` or a quote.
+    let bytes = text.as_bytes();
+    let mut colon = 0;
+    loop {
+        while colon < bytes.len() && BYTES[usize::from(bytes[colon])] & KEY_STOP == 0 {
+            colon += 1;
+        }
+        match bytes.get(colon) {
+            Some(b':') if matches!(bytes.get(colon + 1), None | Some(b' ')) => break,
+            Some(b':') => colon += 1,
+            _ => return None,
+        }
+    }
     let key = text[..colon].trim_end_matches(' ');
-    if key.is_empty() || key.len() > 1000 || has_any(key, b"{}[],#&*!|>\"'") {
+    if key.is_empty() || key.len() > 1000 {
         return None;
     }
     match plain(key)? {
@@ -263,41 +519,37 @@ fn split_key(text: &str) -> Option<(Cow<'_, str>, &str)> {
 }
 
 /// A value written on one line in block context: quoted, flow, or plain, with an optional comment.
-fn inline(out: &mut String, text: &str) -> Option<()> {
+fn inline(out: &mut String, keys: &mut Vec<Range<usize>>, text: &str, depth: usize) -> Option<()> {
     let after = match text.as_bytes().first()? {
         b'"' | b'\'' => {
             let (s, after) = quoted(text)?;
             write_str(out, &s);
             after
         }
-        b'{' | b'[' => flow(out, text)?,
+        b'{' | b'[' => flow(out, keys, text, depth)?,
         _ => {
-            if text.starts_with(INDICATORS) || text.starts_with("- ") || text == "-" {
+            if starts_with_indicator(text) || text.starts_with("- ") || text == "-" {
                 return None;
             }
-            let end = comment_start(text);
-            let scalar = text[..end].trim_end_matches(' ');
-            if scalar.as_bytes().windows(2).any(|w| w == b": ") || scalar.ends_with(':') {
-                return None;
+            // The scalar ends before a comment (`#` after a space); a `: ` or a final `:` in it would make it a
+            // mapping.
+            let bytes = text.as_bytes();
+            let mut end = bytes.len();
+            for i in 1..bytes.len() {
+                match bytes[i] {
+                    b'#' if bytes[i - 1] == b' ' => {
+                        end = i - 1;
+                        break;
+                    }
+                    b':' if matches!(bytes.get(i + 1), None | Some(b' ')) => return None,
+                    _ => {}
+                }
             }
-            write_scalar(out, &plain(scalar)?);
+            write_scalar(out, &plain(text[..end].trim_end_matches(' '))?);
             return Some(());
         }
     };
     comment_or_nothing(after).then_some(())
-}
-
-/// Whether `text` holds one of `bytes` (all ASCII).
-fn has_any(text: &str, bytes: &[u8]) -> bool {
-    text.bytes().any(|b| bytes.contains(&b))
-}
-
-/// Where a comment starts in a plain scalar's line: the first `#` after a space, else the end.
-fn comment_start(text: &str) -> usize {
-    let bytes = text.as_bytes();
-    (1..bytes.len())
-        .find(|&i| bytes[i] == b'#' && bytes[i - 1] == b' ')
-        .map_or(bytes.len(), |i| i - 1)
 }
 
 /// Whether what follows a value is nothing, or spaces and a comment.
@@ -324,11 +576,13 @@ fn plain(s: &str) -> Option<Scalar<'_>> {
         && digits.bytes().all(|b| b.is_ascii_digit())
         && (digits == "0" || !digits.starts_with('0'))
     {
-        return if s.starts_with('-') {
-            s.parse::<i64>().ok().map(Scalar::Signed)
+        // In range of `i64` (negative) or `u64`, the text is how JSON writes the number, but for `-0`.
+        let fits = if s.starts_with('-') {
+            s.parse::<i64>().is_ok()
         } else {
-            s.parse::<u64>().ok().map(Scalar::Unsigned)
+            s.parse::<u64>().is_ok()
         };
+        return fits.then_some(Scalar::Int(if s == "-0" { "0" } else { s }));
     }
     let unsigned = s.trim_start_matches(['+', '-']);
     let maybe_number = unsigned.starts_with('.')
@@ -387,16 +641,26 @@ fn quoted(text: &str) -> Option<(Cow<'_, str>, &str)> {
 }
 
 /// A flow collection (`{...}` or `[...]`) closed on the same line; returns the text after it.
-fn flow<'t>(out: &mut String, text: &'t str) -> Option<&'t str> {
+fn flow<'t>(
+    out: &mut String,
+    keys: &mut Vec<Range<usize>>,
+    text: &'t str,
+    depth: usize,
+) -> Option<&'t str> {
+    let depth = depth + 1;
+    if depth > MAX_DEPTH {
+        return None;
+    }
     let mapping = text.starts_with('{');
     let close = if mapping { '}' } else { ']' };
     out.push(if mapping { '{' } else { '[' });
     let mut rest = text[1..].trim_start_matches(' ');
-    let mut keys: Vec<Cow<'t, str>> = Vec::new();
+    let keys_from = keys.len();
     let mut first = true;
     loop {
         if let Some(after) = rest.strip_prefix(close) {
             out.push(close);
+            keys.truncate(keys_from);
             return Some(after);
         }
         if !first {
@@ -405,15 +669,15 @@ fn flow<'t>(out: &mut String, text: &'t str) -> Option<&'t str> {
         first = false;
         if mapping {
             let (key, after) = flow_key(rest)?;
-            if keys.contains(&key) {
+            let key_start = out.len() + 1;
+            write_str(out, &key);
+            if is_duplicate(out, keys, keys_from, key_start..out.len() - 1) {
                 return None;
             }
-            write_str(out, &key);
             out.push(':');
-            keys.push(key);
-            rest = flow_value(out, after.trim_start_matches(' '))?;
+            rest = flow_value(out, keys, after.trim_start_matches(' '), depth)?;
         } else {
-            rest = flow_value(out, rest)?;
+            rest = flow_value(out, keys, rest, depth)?;
         }
         rest = rest.trim_start_matches(' ');
         if let Some(after) = rest.strip_prefix(',') {
@@ -434,9 +698,11 @@ fn flow_key(text: &str) -> Option<(Cow<'_, str>, &str)> {
     let key = text[..colon].trim_end_matches(' ');
     if !text[colon + 1..].starts_with(' ')
         || key.is_empty()
-        || key.starts_with(INDICATORS)
+        || starts_with_indicator(key)
         || key.starts_with('-')
-        || has_any(key, b"{}[],#\"'")
+        || key
+            .bytes()
+            .any(|b| matches!(b, b'{' | b'}' | b'[' | b']' | b',' | b'#' | b'"' | b'\''))
     {
         return None;
     }
@@ -447,16 +713,21 @@ fn flow_key(text: &str) -> Option<(Cow<'_, str>, &str)> {
 }
 
 /// A value inside a flow collection; returns the text after it.
-fn flow_value<'t>(out: &mut String, text: &'t str) -> Option<&'t str> {
+fn flow_value<'t>(
+    out: &mut String,
+    keys: &mut Vec<Range<usize>>,
+    text: &'t str,
+    depth: usize,
+) -> Option<&'t str> {
     match text.as_bytes().first()? {
-        b'{' | b'[' => flow(out, text),
+        b'{' | b'[' => flow(out, keys, text, depth),
         b'"' | b'\'' => {
             let (s, after) = quoted(text)?;
             write_str(out, &s);
             Some(after)
         }
         _ => {
-            if text.starts_with(INDICATORS) || text.starts_with("- ") {
+            if starts_with_indicator(text) || text.starts_with("- ") {
                 return None;
             }
             let end = text
@@ -464,7 +735,11 @@ fn flow_value<'t>(out: &mut String, text: &'t str) -> Option<&'t str> {
                 .position(|b| matches!(b, b',' | b']' | b'}'))
                 .unwrap_or(text.len());
             let scalar = text[..end].trim_end_matches(' ');
-            if scalar.is_empty() || has_any(scalar, b":#[{\"'") {
+            if scalar.is_empty()
+                || scalar
+                    .bytes()
+                    .any(|b| matches!(b, b':' | b'#' | b'[' | b'{' | b'"' | b'\''))
+            {
                 return None;
             }
             write_scalar(out, &plain(scalar)?);
@@ -592,6 +867,118 @@ mod tests {
             assert!(fast.is_some(), "fell back on {piece}");
             assert_eq!(fast, slow(piece), "{piece}");
         }
+    }
+
+    /// The value at `range` of the reader's output.
+    fn at(json: &str, range: Option<&Range<usize>>) -> Option<Value> {
+        range.map(|r| serde_json::from_str(&json[r.clone()]).unwrap())
+    }
+
+    #[test]
+    fn the_header_points_at_the_top_level_naming_fields() {
+        let pieces = [
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n  namespace: b\n  generateName: c-\n",
+            "kind: Pod # c\nmetadata:\n  labels: {name: x, namespace: y}\n  annotations:\n    name: x\n",
+            "'apiVersion': \"v\\\"1\"\n\"metadata\":\n  \"name\": 7\n  namespace:\n    - a\nspec:\n  kind: x\n",
+            "spec:\n  metadata:\n    name: x\n  apiVersion: y\nitems:\n  - kind: Pod\n    metadata:\n      name: z\n",
+            "apiVersion: v1\nkind: List\nitems:\n- apiVersion: v1\n  kind: Pod\n  metadata:\n    name: a\n",
+            "metadata: {name: a}\nkind: Pod\n",
+            "metadata:\n- name: a\n",
+            "metadata:\nkind: [Pod]\n",
+            "metadata: null\napiVersion: 3\n",
+            "apiVersion: v1\nkind: Pod\nmetadata:\n  name:\n  namespace: ~\n",
+            "a: b\n",
+        ];
+        for piece in pieces {
+            let mut json = String::new();
+            let header = Reader::default().read(piece, &mut json).unwrap().unwrap();
+            let value: Value = serde_json::from_str(&json).unwrap();
+            for (range, field) in [
+                (&header.api_version, "apiVersion"),
+                (&header.kind, "kind"),
+                (&header.metadata, "metadata"),
+            ] {
+                assert_eq!(
+                    at(&json, range.as_ref()),
+                    value.get(field).cloned(),
+                    "{piece}"
+                );
+            }
+            let block = header
+                .metadata
+                .as_ref()
+                .is_some_and(|m| json[m.clone()].starts_with('{'))
+                && (piece.contains("metadata:\n") || piece.contains("metadata\":\n"));
+            assert_eq!(header.metadata_fields.is_some(), block, "{piece}");
+            if let Some(fields) = &header.metadata_fields {
+                for (range, field) in [
+                    (&fields.name, "name"),
+                    (&fields.generate_name, "generateName"),
+                    (&fields.namespace, "namespace"),
+                ] {
+                    let expected = value["metadata"].get(field).cloned();
+                    assert_eq!(at(&json, range.as_ref()), expected, "{piece}");
+                }
+            }
+        }
+        for piece in ["- a\n", "- kind: Pod\n", "# nothing\n"] {
+            let header = Reader::default().read(piece, &mut String::new()).unwrap();
+            assert_eq!(header, None, "{piece}");
+        }
+    }
+
+    #[test]
+    fn deep_nesting_is_left_to_serde_yaml_ng() {
+        let flow = |depth: usize| format!("a: {}{}\n", "[".repeat(depth), "]".repeat(depth));
+        let block = |depth: usize| {
+            (0..depth)
+                .map(|level| format!("{}k:\n", " ".repeat(level)))
+                .collect::<String>()
+        };
+        for piece in [flow(MAX_DEPTH - 1), block(MAX_DEPTH)] {
+            assert!(parse(&piece).is_some(), "{piece}");
+            assert!(agrees(&piece));
+        }
+        // serde_yaml_ng refuses the deepest ones; the reader must not recurse without end either.
+        for piece in [flow(MAX_DEPTH), block(MAX_DEPTH + 1), flow(100_000)] {
+            assert_eq!(parse(&piece), None);
+        }
+    }
+
+    #[test]
+    fn a_reader_reused_after_giving_up_reads_the_next_document_afresh() {
+        let mut reader = Reader::default();
+        let mut out = String::new();
+        for piece in [
+            "a:\n  b: [1, {c: d, c: e}]\n",
+            "a: {b: 1\n",
+            "a:\n  - b: 1\n    b: 2\n",
+        ] {
+            assert_eq!(reader.read(piece, &mut out), None, "{piece}");
+        }
+        let piece = "a: {b: 1}\nc:\n  - b: 2\n    d: [b, b]\n";
+        reader.read(piece, &mut out).unwrap();
+        assert_eq!(serde_json::from_str::<Value>(&out).ok(), slow(piece));
+    }
+
+    #[test]
+    fn line_stop_finds_the_first_newline_tab_or_carriage_return() {
+        let text = "0123456789abcdef0123456789abcdef";
+        for at in 0..text.len() {
+            for stop in ['\n', '\t', '\r'] {
+                let mut line = text.to_owned();
+                line.replace_range(at..=at, &stop.to_string());
+                // A later stop, and bytes that a word-wise comparison could mistake for one.
+                line.push_str("\n\u{8a}\u{0b}");
+                for from in 0..=at {
+                    assert_eq!(line_stop(line.as_bytes(), from), at, "{line:?} from {from}");
+                }
+                assert_eq!(line_stop(line.as_bytes(), at + 1), text.len(), "{line:?}");
+            }
+        }
+        assert_eq!(line_stop(b"abc", 0), 3);
+        assert_eq!(line_stop(b"", 0), 0);
+        assert_eq!(line_stop(b"\x0b\x0c\x0e\x8a\x8d\x89 abcdefgh", 0), 15);
     }
 
     #[test]

@@ -19,6 +19,7 @@ mod report;
 mod sarif;
 mod text;
 
+use std::collections::HashMap;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -30,7 +31,8 @@ use priority_guard_sdk::{DecisionError, Outcome, Settings};
 use serde_json::Value;
 
 use crate::input;
-use documents::{Source, Syntax};
+use documents::{Buffers, Item, Source, Syntax};
+use fast_yaml::Header;
 use labels::NamespaceLabels;
 use report::{CheckResult, Summary};
 
@@ -193,8 +195,8 @@ enum Pending {
         file: usize,
         line: usize,
         request: ManifestRequest,
-        namespace: String,
-        labels: Result<Labels, String>,
+        /// The namespace whose labels the decision read, and those labels: an index into [`Checker::asked`].
+        asked: usize,
         decision: Result<Outcome, DecisionError>,
     },
     Done(CheckResult),
@@ -208,6 +210,15 @@ pub(crate) struct Checker<'s> {
     default_namespace: &'s str,
     files: Vec<String>,
     pending: Vec<Pending>,
+    /// Each namespace whose labels a decision read, with the labels read, once (many documents share them);
+    /// and where each namespace's entries are.
+    asked: Vec<(String, Result<Labels, String>)>,
+    asked_index: HashMap<String, Vec<usize>>,
+    /// Reused from one document to the next: the readers' buffers, the header object given to the sdk, and a
+    /// request text that is no longer needed.
+    buffers: Buffers,
+    head: String,
+    spare: String,
 }
 
 impl<'s> Checker<'s> {
@@ -222,6 +233,11 @@ impl<'s> Checker<'s> {
             default_namespace,
             files: Vec::new(),
             pending: Vec::new(),
+            asked: Vec::new(),
+            asked_index: HashMap::new(),
+            buffers: Buffers::default(),
+            head: String::new(),
+            spare: String::new(),
         }
     }
 
@@ -234,17 +250,30 @@ impl<'s> Checker<'s> {
     pub(crate) fn add_text(&mut self, name: &str, text: &str, syntax: Syntax) {
         let file = self.files.len();
         self.files.push(name.to_owned());
-        for document in documents::parse(text, syntax) {
-            match document.value {
-                Ok(json) => self.add_json(file, document.line, &json),
-                Err(message) => self.add_malformed(name, document.line, message),
-            }
-        }
+        let mut buffers = std::mem::take(&mut self.buffers);
+        documents::each(text, syntax, &mut buffers, |line, item| match item {
+            Item::Json { json, header } => self.add_json(file, line, json, header),
+            Item::Error(message) => self.add_malformed(name, line, message),
+        });
+        self.buffers = buffers;
     }
 
     /// One document as JSON text. Pods and workloads go straight to the sdk as text; everything else (other
     /// kinds, Lists, Namespaces, documents that are no object) is parsed into a value and looked at closely.
-    fn add_json(&mut self, file: usize, line: usize, json: &str) {
+    fn add_json(&mut self, file: usize, line: usize, json: &str, header: Option<&Header>) {
+        if let Some(request) = header.and_then(|header| {
+            request_from_header(
+                json,
+                header,
+                self.default_namespace,
+                &self.settings.custom_workloads,
+                &mut self.head,
+                &mut self.spare,
+            )
+        }) {
+            self.add_request(file, line, Ok(request));
+            return;
+        }
         match ManifestRequest::from_json_with(
             json,
             self.default_namespace,
@@ -319,31 +348,55 @@ impl<'s> Checker<'s> {
         let done = match request {
             Ok(request) if request.request.is_some() => {
                 // Decided now; kept for the end only when the namespace's labels were read.
-                let labels = &self.labels;
+                let (labels, known, index) = (&self.labels, &self.asked, &self.asked_index);
+                // The index of what was read in `known`, else what was read.
                 let mut asked = None;
                 let decision = request.decide_in_cluster(
                     self.settings,
                     |ns| {
                         let found = labels.get(ns);
-                        asked = Some((ns.to_owned(), found.clone()));
+                        let entries = index.get(ns).map_or(&[][..], Vec::as_slice);
+                        asked = Some(
+                            entries
+                                .iter()
+                                .copied()
+                                .find(|&i| known[i].1 == found)
+                                .ok_or_else(|| (ns.to_owned(), found.clone())),
+                        );
                         found
                     },
                     |class| labels.priority_class(class),
                 );
+                let asked = asked.map(|found| {
+                    found.unwrap_or_else(|(namespace, labels)| {
+                        let at = self.asked.len();
+                        self.asked_index
+                            .entry(namespace.clone())
+                            .or_default()
+                            .push(at);
+                        self.asked.push((namespace, labels));
+                        at
+                    })
+                });
                 self.pending.push(match asked {
-                    None => Pending::Done(CheckResult::decided(
-                        name,
-                        line,
-                        request.subject,
-                        decision,
-                        self.settings,
-                    )),
-                    Some((namespace, labels)) => Pending::Recheck {
+                    None => {
+                        let ManifestRequest { subject, request } = request;
+                        if let Some(text) = request {
+                            self.spare = text;
+                        }
+                        Pending::Done(CheckResult::decided(
+                            name,
+                            line,
+                            subject,
+                            decision,
+                            self.settings,
+                        ))
+                    }
+                    Some(asked) => Pending::Recheck {
                         file,
                         line,
                         request,
-                        namespace,
-                        labels,
+                        asked,
                         decision,
                     },
                 });
@@ -369,8 +422,13 @@ impl<'s> Checker<'s> {
             labels,
             files,
             pending,
+            asked,
             ..
         } = self;
+        let changed: Vec<bool> = asked
+            .iter()
+            .map(|(namespace, used)| labels.get(namespace) != *used)
+            .collect();
         pending
             .into_iter()
             .map(|p| match p {
@@ -379,11 +437,10 @@ impl<'s> Checker<'s> {
                     file,
                     line,
                     request,
-                    namespace,
-                    labels: used,
+                    asked,
                     decision,
                 } => {
-                    let decision = if labels.get(&namespace) == used {
+                    let decision = if !changed[asked] {
                         decision
                     } else {
                         request.decide_in_cluster(
@@ -397,6 +454,68 @@ impl<'s> Checker<'s> {
             })
             .collect()
     }
+}
+
+/// The request of a document that the fast reader read, from its naming fields alone: what
+/// [`ManifestRequest::from_json_with`] returns for the whole `json`, without the sdk reading the whole text to
+/// find them. `None` when the sdk would not write a request for the object (it is not a kind it checks, or its
+/// naming fields are wrong): the whole text is then read as usual.
+///
+/// The sdk is given an object of just those fields, `apiVersion`, `kind` and `metadata` (of a block mapping,
+/// only its `name`, `generateName` and `namespace`), in `head`; its request ends with that object, which is
+/// replaced by the whole one (written into the buffer of `spare`, which is taken).
+fn request_from_header(
+    json: &str,
+    header: &Header,
+    default_namespace: &str,
+    custom: &[priority_guard_sdk::custom::CustomWorkload],
+    head: &mut String,
+    spare: &mut String,
+) -> Option<ManifestRequest> {
+    /// Adds `"key":value` to the object that `head` holds from `open` (its `{`), if there is a value.
+    fn field(head: &mut String, open: usize, key: &str, value: Option<&str>) {
+        if let Some(value) = value {
+            if head.len() > open + 1 {
+                head.push(',');
+            }
+            head.push('"');
+            head.push_str(key);
+            head.push_str("\":");
+            head.push_str(value);
+        }
+    }
+    let text = |range: &Option<std::ops::Range<usize>>| range.clone().and_then(|r| json.get(r));
+    head.clear();
+    head.push('{');
+    field(head, 0, "apiVersion", text(&header.api_version));
+    field(head, 0, "kind", text(&header.kind));
+    match &header.metadata_fields {
+        // Only the fields the sdk reads: the rest of a block mapping need not be read again.
+        Some(fields) => {
+            field(head, 0, "metadata", Some("{"));
+            let open = head.len() - 1;
+            field(head, open, "name", text(&fields.name));
+            field(head, open, "generateName", text(&fields.generate_name));
+            field(head, open, "namespace", text(&fields.namespace));
+            head.push('}');
+        }
+        None => field(head, 0, "metadata", text(&header.metadata)),
+    }
+    head.push('}');
+    let request = ManifestRequest::from_json_with(head, default_namespace, custom).ok()?;
+    let written = request.request?;
+    // `...,"object":{head}}`: the request without the object is the same for the whole object.
+    let without_object = written.strip_suffix('}')?.strip_suffix(head.as_str())?;
+    let mut whole = std::mem::take(spare);
+    whole.clear();
+    whole.reserve(without_object.len() + json.len() + 1);
+    whole.push_str(without_object);
+    whole.push_str(json);
+    whole.push('}');
+    Some(ManifestRequest {
+        subject: request.subject,
+        request: Some(whole),
+    })
 }
 
 /// A mapping with an `apiVersion` or a `kind`; anything else (a scalar, an array, a CI or tool configuration
@@ -465,5 +584,210 @@ pub(crate) fn write_results(
         Format::Json => json::write(out, results, &summary),
         Format::Sarif => sarif::write(out, results),
         Format::Github => github::write(out, results, &summary),
+    }
+}
+
+#[cfg(test)]
+#[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
+mod tests {
+    use super::*;
+    use fast_yaml::Reader;
+
+    /// The settings of `fixtures/custom-workloads`, whose custom kinds the sdk writes requests for too.
+    fn custom_settings() -> Settings {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/custom-workloads/settings.yaml"
+        );
+        let value = input::read_json_or_yaml(std::path::Path::new(path), "settings").unwrap();
+        Settings::from_value(value).unwrap()
+    }
+
+    /// The request written from the fast reader's header (if it writes one), and the sdk's from the whole text.
+    fn both(
+        piece: &str,
+        settings: &Settings,
+    ) -> (
+        Option<ManifestRequest>,
+        Result<ManifestRequest, ManifestError>,
+    ) {
+        let mut json = String::new();
+        let header = Reader::default()
+            .read(piece, &mut json)
+            .unwrap_or_else(|| panic!("the fast reader gave up on {piece}"));
+        let custom = &settings.custom_workloads;
+        let whole = ManifestRequest::from_json_with(&json, "team", custom);
+        let (mut head, mut spare) = (String::new(), "left over".to_owned());
+        let fast = header.and_then(|header| {
+            request_from_header(&json, &header, "team", custom, &mut head, &mut spare)
+        });
+        (fast, whole)
+    }
+
+    #[test]
+    fn the_request_written_from_the_header_is_the_sdks_request_for_the_whole_object() {
+        let settings = custom_settings();
+        assert!(!settings.custom_workloads.is_empty());
+        // (document, whether the header gives the request)
+        let cases = [
+            (
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: a\n  namespace: prod\nspec: {}\n",
+                true,
+            ),
+            (
+                "kind: Pod\napiVersion: v1\nspec:\n  containers: []\nmetadata:\n  name: a\n",
+                true,
+            ),
+            (
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  generateName: web-\n",
+                true,
+            ),
+            (
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: ''\n  generateName: g-\n",
+                true,
+            ),
+            (
+                "apiVersion: batch/v1\nkind: CronJob\nmetadata:\n  name: c\n  namespace: \"\"\n",
+                true,
+            ),
+            (
+                "apiVersion: batch/v1\nkind: Job # a comment\nmetadata: # another\n  name: j\n",
+                true,
+            ),
+            (
+                "\"apiVersion\": 'v1'\n'kind': \"Pod\"\n\"metadata\":\n  \"name\": \"q\\\"x\"\n",
+                true,
+            ),
+            (
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: é✓\n  labels: {name: decoy}\n",
+                true,
+            ),
+            (
+                "apiVersion: apps/v1\nkind: Deployment\nmetadata:\n  labels:\n    name: decoy\n    \
+                 namespace: decoy\n  name: real\nspec:\n  template:\n    metadata:\n      name: decoy\n      \
+                 namespace: decoy\nitems:\n  - kind: Pod\n    metadata: {name: decoy}\n",
+                true,
+            ),
+            ("apiVersion: v1\nkind: Pod\n", true),
+            (
+                "apiVersion: argoproj.io/v1alpha1\nkind: Rollout\nmetadata:\n  name: r\n",
+                true,
+            ),
+            // The sdk writes no request, or refuses the object: the whole text is read as usual.
+            (
+                "apiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: c\n",
+                false,
+            ),
+            (
+                "apiVersion: v1\nkind: List\nitems:\n  - apiVersion: v1\n    kind: Pod\n",
+                false,
+            ),
+            ("apiVersion: v1\nkind: Pod\nmetadata:\n  name: 5\n", false),
+            (
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  namespace: [a]\n",
+                false,
+            ),
+            ("apiVersion: 1\nkind: Pod\n", false),
+            ("apiVersion: v1\nkind: ''\n", false),
+            ("kind: Pod\nmetadata:\n  name: a\n", false),
+            ("apiVersion: v1\nkind:\n  name: Pod\n", false),
+            // Metadata in other shapes (the sdk reads no name or namespace from those that are no mapping).
+            (
+                "apiVersion: v1\nkind: Pod\nmetadata: {name: a, namespace: b}\n",
+                true,
+            ),
+            ("apiVersion: v1\nkind: Pod\nmetadata:\n  - name: a\n", true),
+            ("apiVersion: v1\nkind: Pod\nmetadata:\n", true),
+            ("apiVersion: v1\nkind: Pod\nmetadata: x\n", true),
+            // Not a mapping: no header.
+            (
+                "- apiVersion: v1\n  kind: Pod\n  metadata:\n    name: a\n",
+                false,
+            ),
+        ];
+        for (piece, taken) in cases {
+            let (fast, whole) = both(piece, &settings);
+            assert_eq!(fast.is_some(), taken, "{piece}");
+            if let Some(fast) = fast {
+                assert_eq!(Ok(fast), whole, "{piece}");
+            }
+        }
+    }
+
+    #[test]
+    fn the_header_gives_the_request_of_every_rendered_workload() {
+        let settings = custom_settings();
+        let corpus = bench::corpus(40);
+        let fixtures = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/check-fixtures");
+        let mut texts = vec![corpus];
+        for file in [
+            "manifests/helm-output.yaml",
+            "manifests/nested/kustomize.yml",
+            "exit/allowed.yaml",
+            "exit/denied.yaml",
+            "exit/preprod-no-namespace.yaml",
+        ] {
+            texts.push(std::fs::read_to_string(format!("{fixtures}/{file}")).unwrap());
+        }
+        let mut taken = 0;
+        for text in &texts {
+            for (_, piece) in documents::split_yaml(text) {
+                if Reader::default().read(piece, &mut String::new()).is_none() {
+                    continue;
+                }
+                let (fast, whole) = both(piece, &settings);
+                match fast {
+                    Some(fast) => {
+                        taken += 1;
+                        assert_eq!(Ok(fast), whole, "{piece}");
+                    }
+                    None => assert!(
+                        whole.is_err() || whole.unwrap().request.is_none(),
+                        "{piece}"
+                    ),
+                }
+            }
+        }
+        assert!(taken >= 45, "the header gave only {taken} requests");
+    }
+
+    #[test]
+    fn decisions_that_read_labels_a_later_namespace_changes_are_taken_again() {
+        let path = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../fixtures/prod-preprod-dev/settings.yaml"
+        );
+        let value = input::read_json_or_yaml(std::path::Path::new(path), "settings").unwrap();
+        let settings = Settings::from_value(value).unwrap();
+        let pod = |name: &str| {
+            format!(
+                "apiVersion: v1\nkind: Pod\nmetadata:\n  name: {name}\n  namespace: shop\nspec:\n  \
+                 priorityClassName: preprod-pc\n  containers: []\n"
+            )
+        };
+        let namespace = |env: &str| {
+            format!(
+                "apiVersion: v1\nkind: Namespace\nmetadata:\n  name: shop\n  labels:\n    env: {env}\n"
+            )
+        };
+        // Each Pod reads other labels of `shop` when it is added; the last Namespace decides for all.
+        let text = [
+            pod("a"),
+            namespace("dev"),
+            pod("b"),
+            pod("c"),
+            namespace("preprod"),
+        ]
+        .join("---\n");
+        let mut checker = Checker::new(&settings, NamespaceLabels::default(), "default");
+        checker.add_text("in.yaml", &text, Syntax::Yaml);
+        assert_eq!(checker.asked.len(), 2, "{:?}", checker.asked);
+        let results = checker.finish();
+        let pods: Vec<_> = results.iter().filter(|r| r.rule.is_some()).collect();
+        assert_eq!(pods.len(), 3, "{results:?}");
+        for result in pods {
+            assert_eq!(result.verdict, report::Verdict::Allowed, "{result:?}");
+            assert_eq!(result.rule.as_deref(), Some("preproduction"), "{result:?}");
+        }
     }
 }
