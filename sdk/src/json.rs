@@ -790,6 +790,67 @@ mod tests {
         }
     }
 
+    /// Every fixture request, and many single-byte mutations of each, is accepted by the reader exactly when
+    /// serde_json accepts it.
+    #[test]
+    fn accepts_what_serde_json_accepts_on_mutated_requests() {
+        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures"));
+        let mut texts = Vec::new();
+        for scenario in std::fs::read_dir(root).expect("fixtures") {
+            let requests = scenario.expect("entry").path().join("requests");
+            for file in std::fs::read_dir(requests).into_iter().flatten() {
+                let text = std::fs::read_to_string(file.expect("entry").path()).expect("text");
+                texts.push(text);
+            }
+        }
+        assert!(texts.len() > 50, "{} requests", texts.len());
+        let replacements = b"{}[],:\"\\ 0-1eE.+tfnulx\t\n";
+        let mut seed: u64 = 0x5eed_2026;
+        let mut next = move || {
+            seed = seed
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (seed >> 33) as usize
+        };
+        let (mut cases, mut accepted) = (0, 0);
+        for text in &texts {
+            for _ in 0..200 {
+                let mut bytes = text.clone().into_bytes();
+                for _ in 0..1 + next() % 2 {
+                    let at = next() % bytes.len();
+                    bytes[at] = replacements[next() % replacements.len()];
+                }
+                let Ok(mutated) = String::from_utf8(bytes) else {
+                    continue;
+                };
+                let theirs = serde_json::from_str::<serde::de::IgnoredAny>(&mutated).is_ok();
+                let ours = skipped(&mutated).is_ok();
+                assert_eq!(ours, theirs, "{mutated}");
+                cases += 1;
+                accepted += usize::from(ours);
+            }
+        }
+        assert!(
+            cases > 10_000 && accepted > 100,
+            "{cases} cases, {accepted} accepted"
+        );
+    }
+
+    #[test]
+    fn skipped_escapes_are_checked_as_serde_json_checks_them() {
+        for text in [
+            r#""\ud800""#,
+            r#""\udc00x""#,
+            r#""\ud83d\ude00""#,
+            r#""\u00""#,
+            r#""\uZZZZ""#,
+            r#""\'""#,
+        ] {
+            let theirs = serde_json::from_str::<serde::de::IgnoredAny>(text).is_ok();
+            assert_eq!(skipped(text).is_ok(), theirs, "{text}");
+        }
+    }
+
     #[test]
     fn deep_nesting_is_skipped_without_recursion() {
         let depth = 100_000;
