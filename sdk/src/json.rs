@@ -52,8 +52,8 @@ pub(crate) struct Reader<'a> {
     depth: usize,
     /// The deepest nesting reached since [`Reader::mark`].
     deepest: usize,
-    /// Whether a number beyond what a double holds may have been passed since [`Reader::mark`].
-    huge_number: bool,
+    /// Whether a value serde_json may not read (see [`Reader::marks`]) has been passed since [`Reader::mark`].
+    suspect: bool,
 }
 
 impl<'a> Reader<'a> {
@@ -63,20 +63,21 @@ impl<'a> Reader<'a> {
             pos: 0,
             depth: 0,
             deepest: 0,
-            huge_number: false,
+            suspect: false,
         }
     }
 
     /// Starts measuring what a host reading the next value back would meet: see [`Reader::marks`].
     pub(crate) fn mark(&mut self) {
         self.deepest = self.depth;
-        self.huge_number = false;
+        self.suspect = false;
     }
 
-    /// Since [`Reader::mark`] at nesting `base`: the deepest nesting below `base`, and whether a number passed
-    /// may be beyond a double (a number with an exponent or of over 300 characters).
+    /// Since [`Reader::mark`] at nesting `base`: the deepest nesting below `base`, and whether a value passed may
+    /// be one serde_json cannot read (a number with an exponent or of over 300 characters, which may be beyond a
+    /// double, or a string with a surrogate escape, which may be a lone one).
     pub(crate) fn marks(&self, base: usize) -> (usize, bool) {
-        (self.deepest.saturating_sub(base), self.huge_number)
+        (self.deepest.saturating_sub(base), self.suspect)
     }
 
     pub(crate) fn depth(&self) -> usize {
@@ -388,7 +389,7 @@ impl<'a> Reader<'a> {
         let mut open = Nesting::default();
         let skipped = skip_from(bytes, start, &mut open);
         self.deepest = self.deepest.max(self.depth + open.deepest);
-        self.huge_number |= open.huge_number;
+        self.suspect |= open.suspect;
         match skipped {
             Ok(end) => {
                 self.pos = end;
@@ -430,11 +431,12 @@ fn skip_from(bytes: &[u8], mut pos: usize, open: &mut Nesting) -> Result<usize, 
     'value: loop {
         pos = skip_ws(bytes, pos);
         match bytes.get(pos) {
-            Some(b'"') => pos = skip_string_at(bytes, pos + 1)?,
+            Some(b'"') => pos = skip_string_at(bytes, pos + 1, &mut open.suspect)?,
             Some(b'{') => {
                 pos = skip_ws(bytes, pos + 1);
                 if bytes.get(pos) == Some(&b'}') {
                     pos += 1;
+                    open.deepest = open.deepest.max(open.depth + 1);
                 } else {
                     open.push(true);
                     pos = skip_key(bytes, pos)?;
@@ -445,6 +447,7 @@ fn skip_from(bytes: &[u8], mut pos: usize, open: &mut Nesting) -> Result<usize, 
                 pos = skip_ws(bytes, pos + 1);
                 if bytes.get(pos) == Some(&b']') {
                     pos += 1;
+                    open.deepest = open.deepest.max(open.depth + 1);
                 } else {
                     open.push(false);
                     continue 'value;
@@ -454,7 +457,7 @@ fn skip_from(bytes: &[u8], mut pos: usize, open: &mut Nesting) -> Result<usize, 
                 let start = pos;
                 pos = skip_number(bytes, pos)?;
                 if pos - start > 300 || bytes[start..pos].iter().any(|b| matches!(b, b'e' | b'E')) {
-                    open.huge_number = true;
+                    open.suspect = true;
                 }
             }
             Some(b't') => pos = skip_literal(bytes, pos, b"true")?,
@@ -498,7 +501,7 @@ fn skip_key(bytes: &[u8], pos: usize) -> Result<usize, SkipError> {
     if bytes.get(pos) != Some(&b'"') {
         return Err((pos, "expected a key"));
     }
-    let pos = skip_ws(bytes, skip_string_at(bytes, pos + 1)?);
+    let pos = skip_ws(bytes, skip_string_at(bytes, pos + 1, &mut false)?);
     match bytes.get(pos) {
         Some(b':') => Ok(pos + 1),
         Some(_) => Err((pos, "expected `:`")),
@@ -507,8 +510,10 @@ fn skip_key(bytes: &[u8], pos: usize) -> Result<usize, SkipError> {
 }
 
 /// Skips a string's content and closing quote from `pos` (after its opening quote), checking its escapes.
+/// `surrogate` is set when a `\u` escape is a UTF-16 surrogate: JSON's grammar allows a lone one, which
+/// serde_json refuses when it reads the string.
 #[inline(always)]
-fn skip_string_at(bytes: &[u8], mut pos: usize) -> Result<usize, SkipError> {
+fn skip_string_at(bytes: &[u8], mut pos: usize, surrogate: &mut bool) -> Result<usize, SkipError> {
     loop {
         pos = plain_run(bytes, pos);
         match bytes.get(pos) {
@@ -518,6 +523,12 @@ fn skip_string_at(bytes: &[u8], mut pos: usize) -> Result<usize, SkipError> {
                     let hex = bytes.get(pos + 2..pos + 6).ok_or((pos, EOF))?;
                     if !hex.iter().all(u8::is_ascii_hexdigit) {
                         return Err((pos, INVALID_UNICODE));
+                    }
+                    if matches!(
+                        hex,
+                        [b'd' | b'D', b'8'..=b'9' | b'a'..=b'f' | b'A'..=b'F', ..]
+                    ) {
+                        *surrogate = true;
                     }
                     pos += 6;
                 }
@@ -662,7 +673,16 @@ pub(crate) fn readable_by_hosts(text: &str, max_depth: usize) -> Result<(), &'st
     while let Some(&b) = bytes.get(pos) {
         match b {
             b'"' => {
-                pos = skip_string_at(bytes, pos + 1).map_err(|(_, e)| e)?;
+                let mut surrogate = false;
+                let end = skip_string_at(bytes, pos + 1, &mut surrogate).map_err(|(_, e)| e)?;
+                if surrogate {
+                    // Read it, which refuses a lone surrogate as serde_json does.
+                    let mut r = Reader::new(text.get(pos..end).unwrap_or_default());
+                    r.string("a string").map_err(
+                        |_| "lone surrogate: the object holds a \\u escape of half a character",
+                    )?;
+                }
+                pos = end;
                 continue;
             }
             b'{' | b'[' => {
@@ -704,8 +724,8 @@ struct Nesting {
     deeper: Vec<u64>,
     /// The deepest nesting reached.
     deepest: usize,
-    /// Whether a number with an exponent, or of over 300 characters, was skipped.
-    huge_number: bool,
+    /// Whether a number with an exponent, or of over 300 characters, or a surrogate escape was skipped.
+    suspect: bool,
 }
 
 impl Nesting {

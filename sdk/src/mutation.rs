@@ -220,11 +220,12 @@ pub fn apply_to_text_known(
     Ok(out)
 }
 
-/// The deepest object a response can carry: serde_json reads 128 levels, and the response is one of them.
-pub const MAX_OBJECT_DEPTH: usize = 127;
+/// The deepest object a response can carry: serde_json reads 127 levels of nesting, and the response is one of
+/// them.
+pub const MAX_OBJECT_DEPTH: usize = 126;
 
 /// Checks that an object's JSON text can be carried in a response that hosts read with serde_json
-/// (policy-server, kwctl): at most [`MAX_OBJECT_DEPTH`] levels, no number beyond a double. The policy checks a
+/// (policy-server, kwctl): at most [`MAX_OBJECT_DEPTH`] levels, no number beyond a double, no lone surrogate. The policy checks a
 /// mutated object unless the request's reading already knows it fits
 /// ([`crate::AdmissionRequestView::object_fits_responses`]); a Value round trip used to refuse the same objects.
 pub fn readable_by_hosts(object: &str) -> Result<(), &'static str> {
@@ -430,6 +431,48 @@ mod tests {
                 "{request}"
             );
             assert_text_patch_agrees(text, &ops);
+        }
+    }
+
+    /// `readable_by_hosts` says yes exactly when serde_json reads a response carrying the object.
+    #[test]
+    fn readable_by_hosts_agrees_with_serde_json_reading_a_response() {
+        let mut objects = Vec::new();
+        for levels in 120..132 {
+            objects.push(format!(
+                r#"{{"x":{}1{}}}"#,
+                "[".repeat(levels),
+                "]".repeat(levels)
+            ));
+            objects.push(format!(
+                r#"{{"x":{}[]{}}}"#,
+                "[".repeat(levels),
+                "]".repeat(levels)
+            ));
+            objects.push(format!(
+                r#"{{"x":{}{{}}{}}}"#,
+                "[".repeat(levels),
+                "]".repeat(levels)
+            ));
+        }
+        for value in [
+            "1e400",
+            "-1E400",
+            "1e-400",
+            "1.5e300",
+            r#""\ud800""#,
+            r#""\udc00""#,
+            r#""\ud800\u0041""#,
+            r#""\ud83d\ude00""#,
+            r#""\u00e9""#,
+            "123456789012345678901234567890",
+        ] {
+            objects.push(format!(r#"{{"spec":{{"a":{value}}}}}"#));
+        }
+        for object in objects {
+            let response = format!(r#"{{"accepted":true,"mutated_object":{object}}}"#);
+            let host_reads = serde_json::from_str::<Value>(&response).is_ok();
+            assert_eq!(readable_by_hosts(&object).is_ok(), host_reads, "{object}");
         }
     }
 

@@ -335,32 +335,44 @@ fn string_fields<'a>(
 }
 
 /// The `metadata.labels` of an object's JSON text (a Namespace, as a host returns it): empty when absent or null.
+/// `metadata` or `labels` given twice is malformed.
 pub fn object_labels(
     object: &str,
 ) -> Result<std::collections::BTreeMap<String, String>, RequestError> {
     let mut labels = std::collections::BTreeMap::new();
     let r = &mut Reader::new(object);
     r.begin_object("an object")
-        .map_err(|m| malformed("its root", m))?;
+        .map_err(|m| malformed(ROOT, m))?;
+    let mut seen_metadata = false;
     let mut first = true;
-    while let Some(key) = r
-        .next_key(&mut first)
-        .map_err(|m| malformed("its root", m))?
-    {
-        if key != "metadata" || r.null().map_err(|m| malformed("metadata", m))? {
+    while let Some(key) = r.next_key(&mut first).map_err(|m| malformed(ROOT, m))? {
+        if key != "metadata" {
             r.skip().map_err(|m| malformed(&key, m))?;
+            continue;
+        }
+        if std::mem::replace(&mut seen_metadata, true) {
+            return Err(malformed(ROOT, "duplicate field `metadata`".into()));
+        }
+        if r.null().map_err(|m| malformed("metadata", m))? {
             continue;
         }
         r.begin_object("an object")
             .map_err(|m| malformed("metadata", m))?;
+        let mut seen_labels = false;
         let mut first = true;
         while let Some(key) = r
             .next_key(&mut first)
             .map_err(|m| malformed("metadata", m))?
         {
-            if key != "labels" || r.null().map_err(|m| malformed("metadata.labels", m))? {
+            if key != "labels" {
                 r.skip()
                     .map_err(|m| malformed(&format!("metadata.{key}"), m))?;
+                continue;
+            }
+            if std::mem::replace(&mut seen_labels, true) {
+                return Err(malformed("metadata", "duplicate field `labels`".into()));
+            }
+            if r.null().map_err(|m| malformed("metadata.labels", m))? {
                 continue;
             }
             r.begin_object("a map of strings")
@@ -370,10 +382,14 @@ pub fn object_labels(
                 .next_key(&mut first)
                 .map_err(|m| malformed("metadata.labels", m))?
             {
-                let value = r
-                    .string("a string")
-                    .map_err(|m| malformed(&format!("metadata.labels.{label}"), m))?;
-                labels.insert(label.into_owned(), value.into_owned());
+                let at = || format!("metadata.labels.{label}");
+                let value = r.string("a string").map_err(|m| malformed(&at(), m))?;
+                if labels
+                    .insert(label.to_string(), value.into_owned())
+                    .is_some()
+                {
+                    return Err(malformed(&at(), "duplicate label".into()));
+                }
             }
         }
     }
@@ -764,11 +780,33 @@ mod tests {
                     r#"{"spec":{"priorityClassName":"a","x":[[1]]}}"#.to_owned(),
                     true,
                 ),
-                // The object and 126 arrays: 127 levels.
-                (format!(r#"{{"x":{}}}"#, nested(126)), true),
-                (format!(r#"{{"x":{}}}"#, nested(127)), false),
-                (format!(r#"{{"spec":{{"x":{}}}}}"#, nested(125)), true),
-                (format!(r#"{{"spec":{{"x":{}}}}}"#, nested(126)), false),
+                // The object and 125 arrays: 126 levels.
+                (format!(r#"{{"x":{}}}"#, nested(125)), true),
+                (format!(r#"{{"x":{}}}"#, nested(126)), false),
+                (format!(r#"{{"spec":{{"x":{}}}}}"#, nested(124)), true),
+                (format!(r#"{{"spec":{{"x":{}}}}}"#, nested(125)), false),
+                // Empty containers count as a level.
+                (
+                    format!(r#"{{"x":{}[]{}}}"#, "[".repeat(124), "]".repeat(124)),
+                    true,
+                ),
+                (
+                    format!(r#"{{"x":{}[]{}}}"#, "[".repeat(125), "]".repeat(125)),
+                    false,
+                ),
+                (
+                    format!(r#"{{"x":{}{{}}{}}}"#, "[".repeat(125), "]".repeat(125)),
+                    false,
+                ),
+                // A surrogate escape may be a lone one, which serde_json refuses to read.
+                (
+                    r#"{"metadata":{"annotations":{"a":"\ud800"}},"spec":{}}"#.to_owned(),
+                    false,
+                ),
+                (
+                    r#"{"metadata":{"annotations":{"a":"\u00e9"}},"spec":{}}"#.to_owned(),
+                    true,
+                ),
                 (r#"{"spec":{"priority":1e3}}"#.to_owned(), false),
                 (format!(r#"{{"x":{}}}"#, "9".repeat(301)), false),
                 (r#"{"x":-12.5}"#.to_owned(), true),
@@ -817,6 +855,34 @@ mod tests {
         ] {
             let err = Payload::from_json(text).expect_err(text);
             assert!(err.contains(says), "{text}: {err}");
+        }
+    }
+
+    #[test]
+    fn namespace_labels_are_read_with_null_as_absent() {
+        let labels = object_labels(
+            r#"{"kind":"Namespace","metadata":{"name":"a","labels":{"env":"prod","t":"x"}},"spec":{}}"#,
+        )
+        .expect("readable");
+        assert_eq!(labels.get("env").map(String::as_str), Some("prod"));
+        assert_eq!(labels.len(), 2);
+        for empty in [
+            r#"{"metadata":{"labels":null}}"#,
+            r#"{"metadata":{"labels":null,"name":"x"}}"#,
+            r#"{"metadata":null,"kind":"Namespace"}"#,
+            r#"{"kind":"Namespace"}"#,
+        ] {
+            assert_eq!(object_labels(empty), Ok(Default::default()), "{empty}");
+        }
+        for malformed in [
+            r#"{"metadata":{"labels":{"a":1}}}"#,
+            r#"{"metadata":{"labels":{"a":"x","a":"y"}}}"#,
+            r#"{"metadata":{"labels":{}},"metadata":{}}"#,
+            r#"{"metadata":{"labels":{},"labels":{}}}"#,
+            r#"{"metadata":[]}"#,
+            r#"[]"#,
+        ] {
+            assert!(object_labels(malformed).is_err(), "{malformed}");
         }
     }
 
