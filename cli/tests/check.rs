@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -63,32 +65,11 @@ fn json_results(output: &Output) -> Vec<Value> {
 
 /// Compares `actual` with the golden file `name`, or rewrites it under `PRIORITY_GUARD_BLESS=1`.
 fn assert_golden(name: &str, actual: &str) {
-    let path = fixtures().join("golden").join(name);
-    if std::env::var_os("PRIORITY_GUARD_BLESS").is_some() {
-        std::fs::write(&path, actual).unwrap();
-        return;
-    }
-    let expected = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+    if let Some(difference) =
+        common::golden_difference(&fixtures().join("golden").join(name), actual)
+    {
         panic!(
-            "cannot read {}: {e}; run with PRIORITY_GUARD_BLESS=1 to create it",
-            path.display()
-        )
-    });
-    if expected != actual {
-        let diff: Vec<String> = expected
-            .lines()
-            .zip(actual.lines())
-            .enumerate()
-            .filter(|(_, (e, a))| e != a)
-            .take(5)
-            .map(|(i, (e, a))| format!("line {}:\n  golden: {e}\n  actual: {a}", i + 1))
-            .collect();
-        panic!(
-            "{name} differs from the golden file ({} vs {} lines); first differences:\n{}\n\
-             rerun with PRIORITY_GUARD_BLESS=1 and review the diff if the change is intended",
-            expected.lines().count(),
-            actual.lines().count(),
-            diff.join("\n")
+            "{name}: {difference}\nrerun with PRIORITY_GUARD_BLESS=1 and review the diff if the change is intended"
         );
     }
 }

@@ -3,39 +3,16 @@
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
+mod common;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+use common::Scratch;
 use serde_json::{Value, json};
 
-/// A scratch directory removed on drop.
-struct Scratch(PathBuf);
-
+/// What the `run` tests write besides the guest.
 impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("priority-guard-cli-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).expect("create scratch dir");
-        Self(dir)
-    }
-
-    fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
-        let path = self.0.join(name);
-        std::fs::write(&path, contents).expect("write scratch file");
-        path
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    /// The test guest, compiled.
-    fn guest(&self) -> PathBuf {
-        let wasm = wat::parse_str(include_str!("../../host/tests/guest.wat")).expect("valid WAT");
-        self.write("guest.wasm", wasm)
-    }
-
     /// A bare AdmissionRequest for a Pod.
     fn request(&self) -> PathBuf {
         self.write(
@@ -48,12 +25,6 @@ impl Scratch {
             })
             .to_string(),
         )
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
     }
 }
 

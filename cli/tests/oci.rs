@@ -7,6 +7,8 @@
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
+mod common;
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -14,6 +16,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use base64::Engine;
+use common::{Scratch, root, text};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
 
@@ -23,42 +26,6 @@ const REPOSITORY: &str = "policies/priority-guard";
 const WASM_LAYER: &str = "application/vnd.wasm.content.layer.v1+wasm";
 const WASM_CONFIG: &str = "application/vnd.wasm.config.v1+json";
 const OCI_MANIFEST: &str = "application/vnd.oci.image.manifest.v1+json";
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
-
-/// A scratch directory removed on drop.
-struct Scratch(PathBuf);
-
-impl Scratch {
-    fn new(name: &str) -> Self {
-        let dir =
-            std::env::temp_dir().join(format!("priority-guard-oci-{}-{name}", std::process::id()));
-        let _ = std::fs::remove_dir_all(&dir);
-        std::fs::create_dir_all(&dir).unwrap();
-        Self(dir)
-    }
-
-    fn path(&self, name: &str) -> PathBuf {
-        self.0.join(name)
-    }
-
-    fn write(&self, name: &str, contents: impl AsRef<[u8]>) -> PathBuf {
-        let path = self.path(name);
-        if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).unwrap();
-        }
-        std::fs::write(&path, contents).unwrap();
-        path
-    }
-}
-
-impl Drop for Scratch {
-    fn drop(&mut self) {
-        let _ = std::fs::remove_dir_all(&self.0);
-    }
-}
 
 /// The registry, stopped on drop.
 struct Registry {
@@ -282,8 +249,7 @@ fn docker_login(scratch: &Scratch, registry: &Registry) -> PathBuf {
 /// The host's test guest annotated with the repository's metadata and README (a multi-line annotation that
 /// must not reach the manifest); returns (plain, annotated) paths.
 fn annotated_guest(scratch: &Scratch, docker_config: &Path) -> (PathBuf, PathBuf) {
-    let guest = wat::parse_str(include_str!("../../host/tests/guest.wat")).unwrap();
-    let plain = scratch.write("guest.wasm", guest);
+    let plain = scratch.guest();
     let annotated = scratch.path("annotated.wasm");
     let output = priority_guard(
         docker_config,
@@ -300,10 +266,6 @@ fn annotated_guest(scratch: &Scratch, docker_config: &Path) -> (PathBuf, PathBuf
     );
     assert!(output.status.success(), "{}", text(&output.stderr));
     (plain, annotated)
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8_lossy(bytes).into_owned()
 }
 
 /// The digest at the end of `pushed REF@sha256:...` / `pulled REF@sha256:... to FILE`.

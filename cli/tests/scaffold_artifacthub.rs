@@ -3,12 +3,11 @@
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::Command;
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use common::{golden_difference, root, text};
 
 fn scaffold(created_at: &str) -> std::process::Output {
     Command::new(env!("CARGO_BIN_EXE_priority-guard"))
@@ -17,24 +16,6 @@ fn scaffold(created_at: &str) -> std::process::Output {
         .args(["--created-at", created_at])
         .output()
         .unwrap()
-}
-
-/// The lines where two texts differ, for the failure message.
-fn diff(want: &str, got: &str) -> String {
-    let (want, got): (Vec<_>, Vec<_>) = (want.lines().collect(), got.lines().collect());
-    let mut out = String::new();
-    for index in 0..want.len().max(got.len()) {
-        let (w, g) = (want.get(index), got.get(index));
-        if w != g {
-            out.push_str(&format!(
-                "line {}:\n  committed: {}\n  generated: {}\n",
-                index + 1,
-                w.unwrap_or(&"(none)"),
-                g.unwrap_or(&"(none)")
-            ));
-        }
-    }
-    out
 }
 
 #[test]
@@ -54,16 +35,13 @@ fn committed_artifacthub_package_is_generated_from_metadata() {
         "{}",
         String::from_utf8_lossy(&output.stderr)
     );
-    let generated = String::from_utf8(output.stdout).unwrap();
-    if std::env::var_os("PRIORITY_GUARD_BLESS").is_some() {
-        std::fs::write(&path, &generated).unwrap();
-        return;
+    let generated = text(&output.stdout);
+    if let Some(difference) = golden_difference(&path, &generated) {
+        panic!(
+            "artifacthub-pkg.yml is stale: regenerate it with `make artifacthub-pkg.yml` (or \
+             PRIORITY_GUARD_BLESS=1)\n{difference}"
+        );
     }
-    assert!(
-        committed == generated,
-        "artifacthub-pkg.yml is stale: regenerate it with `make artifacthub-pkg.yml` (or PRIORITY_GUARD_BLESS=1)\n{}",
-        diff(&committed, &generated)
-    );
 }
 
 #[test]

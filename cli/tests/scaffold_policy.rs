@@ -4,15 +4,13 @@
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::{Command, Output};
 
+use common::{golden_difference, root, text};
 use priority_guard_sdk::Settings;
 use serde_json::{Value, json};
-
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
 
 fn scaffold(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_priority-guard"))
@@ -23,10 +21,6 @@ fn scaffold(args: &[&str]) -> Output {
         .unwrap()
 }
 
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).unwrap()
-}
-
 fn yaml(text: &str) -> Value {
     serde_yaml_ng::from_str(text).unwrap()
 }
@@ -35,7 +29,6 @@ const SCENARIOS: &[&str] = &["custom-workloads", "prod-preprod-dev", "required"]
 
 #[test]
 fn scaffolded_policies_match_the_golden_files() {
-    let bless = std::env::var_os("PRIORITY_GUARD_BLESS").is_some();
     let mut stale = Vec::new();
     for scenario in SCENARIOS {
         let settings = format!("fixtures/{scenario}/settings.yaml");
@@ -44,17 +37,13 @@ fn scaffolded_policies_match_the_golden_files() {
         let golden = root().join(format!(
             "fixtures/{scenario}/kubewarden/cluster-admission-policy.yaml"
         ));
-        let yaml = text(&out.stdout);
-        if bless {
-            std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
-            std::fs::write(&golden, &yaml).unwrap();
-        } else if std::fs::read_to_string(&golden).ok().as_deref() != Some(yaml.as_str()) {
-            stale.push(golden.display().to_string());
-        }
+        stale.extend(golden_difference(&golden, &text(&out.stdout)));
     }
     assert!(
         stale.is_empty(),
-        "scaffolded YAML differs from {stale:?}; regenerate with PRIORITY_GUARD_BLESS=1 and review the diff"
+        "scaffolded YAML differs from the golden files; regenerate with PRIORITY_GUARD_BLESS=1 and review the \
+         diff:\n{}",
+        stale.join("\n")
     );
 }
 

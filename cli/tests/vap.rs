@@ -6,12 +6,11 @@
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
-use std::path::{Path, PathBuf};
+mod common;
+
 use std::process::{Command, Output};
 
-fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR")).join("..")
-}
+use common::{golden_difference, root, text};
 
 fn vap(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_priority-guard"))
@@ -20,10 +19,6 @@ fn vap(args: &[&str]) -> Output {
         .args(args)
         .output()
         .unwrap()
-}
-
-fn text(bytes: &[u8]) -> String {
-    String::from_utf8(bytes.to_vec()).unwrap()
 }
 
 /// (scenario, Kubernetes version, what stderr must say).
@@ -44,7 +39,6 @@ const GOLDEN: &[(&str, &str, Option<&str>)] = &[
 
 #[test]
 fn generated_yaml_matches_the_golden_files() {
-    let bless = std::env::var_os("PRIORITY_GUARD_BLESS").is_some();
     let mut stale = Vec::new();
     for (scenario, version, note) in GOLDEN {
         let settings = format!("fixtures/{scenario}/settings.yaml");
@@ -58,17 +52,13 @@ fn generated_yaml_matches_the_golden_files() {
         let golden = root().join(format!(
             "fixtures/{scenario}/native/kubernetes-{version}.yaml"
         ));
-        let yaml = text(&out.stdout);
-        if bless {
-            std::fs::create_dir_all(golden.parent().unwrap()).unwrap();
-            std::fs::write(&golden, &yaml).unwrap();
-        } else if std::fs::read_to_string(&golden).ok().as_deref() != Some(yaml.as_str()) {
-            stale.push(golden.display().to_string());
-        }
+        stale.extend(golden_difference(&golden, &text(&out.stdout)));
     }
     assert!(
         stale.is_empty(),
-        "generated YAML differs from {stale:?}; regenerate with PRIORITY_GUARD_BLESS=1 and review the diff"
+        "generated YAML differs from the golden files; regenerate with PRIORITY_GUARD_BLESS=1 and review the \
+         diff:\n{}",
+        stale.join("\n")
     );
 }
 
