@@ -861,6 +861,36 @@ fn random_priority_class_request(rng: &mut Rng, i: usize) -> Value {
     request
 }
 
+/// Random settings, Namespaces and PriorityClasses, and a policy.wasm instance whose cluster holds them.
+struct World {
+    settings: Value,
+    namespaces: BTreeMap<&'static str, Value>,
+    classes: priority_plugin::Classes,
+    instance: PolicyInstance,
+}
+
+fn random_world(rng: &mut Rng) -> World {
+    let settings = random_settings(rng);
+    let namespaces = namespace_objects(rng);
+    let classes = class_objects(rng);
+    let cluster = ClusterState::from_objects(
+        namespaces
+            .values()
+            .cloned()
+            .chain(classes.values().cloned()),
+    )
+    .expect("cluster");
+    let instance = common::module()
+        .instance(Arc::new(cluster))
+        .expect("instance");
+    World {
+        settings,
+        namespaces,
+        classes,
+        instance,
+    }
+}
+
 fn namespace_objects(rng: &mut Rng) -> BTreeMap<&'static str, Value> {
     NAMESPACES
         .iter()
@@ -894,19 +924,12 @@ fn random_run(cases: usize, seed: u64) -> Tally {
     let mut rng = Rng(seed);
     let mut tally = Tally::default();
     while tally.cases < cases {
-        let settings = random_settings(&mut rng);
-        let namespaces = namespace_objects(&mut rng);
-        let classes = class_objects(&mut rng);
-        let cluster = ClusterState::from_objects(
-            namespaces
-                .values()
-                .cloned()
-                .chain(classes.values().cloned()),
-        )
-        .expect("cluster");
-        let instance = common::module()
-            .instance(Arc::new(cluster))
-            .expect("instance");
+        let World {
+            settings,
+            namespaces,
+            classes,
+            instance,
+        } = random_world(&mut rng);
         let policies = native_policies(&settings);
         for _ in 0..CASES_PER_SETTINGS.min(cases - tally.cases) {
             let request = random_request(&mut rng, tally.cases, &classes);
@@ -1089,19 +1112,12 @@ fn audit_scanner_requests_get_the_same_decisions() {
     let mut rng = Rng(0xa0d1_7000);
     let (mut same, mut stored) = (0, 0);
     for round in 0..150 {
-        let settings = random_settings(&mut rng);
-        let namespaces = namespace_objects(&mut rng);
-        let classes = class_objects(&mut rng);
-        let cluster = ClusterState::from_objects(
-            namespaces
-                .values()
-                .cloned()
-                .chain(classes.values().cloned()),
-        )
-        .expect("cluster");
-        let instance = common::module()
-            .instance(Arc::new(cluster))
-            .expect("instance");
+        let World {
+            settings,
+            namespaces: _,
+            classes,
+            instance,
+        } = random_world(&mut rng);
         for i in 0..20 {
             let request = random_request(&mut rng, round * 20 + i, &classes);
             let operation = request["operation"].as_str().unwrap_or("");
