@@ -4,6 +4,7 @@
 use std::borrow::Cow;
 
 use crate::json::Reader;
+use crate::request::read_fields;
 
 use crate::messages;
 use crate::request::RequestError;
@@ -65,88 +66,64 @@ fn parse(json: &str, prefix: &str) -> Result<PriorityClassDoc, RequestError> {
         "description",
         "preemptionPolicy",
     ];
-    read_object(r, prefix, &fields, |r, field, path| {
-        let optional_string = |r: &mut Reader<'_>| {
-            r.optional_string("a string")
-                .map(|s| s.map(Cow::into_owned))
-                .map_err(|m| malformed(path, m))
-        };
+    read_fields(r, prefix, "an object", &fields, |r, field, member| {
+        let at = |m| member.error(m);
         match field {
             0 => {
-                if !r.null().map_err(|m| malformed(path, m))? {
-                    read_object(r, path, &["name", "generateName"], |r, field, path| {
-                        let value = r
-                            .optional_string("a string")
-                            .map(|s| s.map(Cow::into_owned))
-                            .map_err(|m| malformed(path, m))?;
-                        if field == 0 {
-                            doc.metadata.name = value;
-                        } else {
-                            doc.metadata.generate_name = value;
-                        }
-                        Ok(())
-                    })?;
+                if !r.null().map_err(at)? {
+                    let names = ["name", "generateName"];
+                    read_fields(
+                        r,
+                        &member.path(),
+                        "an object",
+                        &names,
+                        |r, field, member| {
+                            let value = r
+                                .optional_string("a string")
+                                .map(|s| s.map(Cow::into_owned))
+                                .map_err(|m| member.error(m))?;
+                            if field == 0 {
+                                doc.metadata.name = value;
+                            } else {
+                                doc.metadata.generate_name = value;
+                            }
+                            Ok(())
+                        },
+                    )?;
                 }
             }
             1 => {
-                if !r.null().map_err(|m| malformed(path, m))? {
-                    let value = r.integer("an integer").map_err(|m| malformed(path, m))?;
+                if !r.null().map_err(at)? {
+                    let value = r.integer("an integer").map_err(at)?;
                     doc.value = Some(i32::try_from(value).map_err(|_| {
-                        malformed(
-                            path,
-                            format!(
-                                "invalid value: {value} is out of the range of a 32-bit integer"
-                            ),
-                        )
+                        at(format!(
+                            "invalid value: {value} is out of the range of a 32-bit integer"
+                        ))
                     })?);
                 }
             }
             2 => {
-                if !r.null().map_err(|m| malformed(path, m))? {
-                    doc.global_default = Some(r.bool("a boolean").map_err(|m| malformed(path, m))?);
+                if !r.null().map_err(at)? {
+                    doc.global_default = Some(r.bool("a boolean").map_err(at)?);
                 }
             }
-            3 => doc.description = optional_string(r)?,
-            _ => doc.preemption_policy = optional_string(r)?,
+            3 => {
+                doc.description = r
+                    .optional_string("a string")
+                    .map_err(at)?
+                    .map(Cow::into_owned);
+            }
+            _ => {
+                doc.preemption_policy = r
+                    .optional_string("a string")
+                    .map_err(at)?
+                    .map(Cow::into_owned);
+            }
         }
         Ok(())
     })?;
     r.end().map_err(|m| malformed(prefix, m))?;
     Ok(doc)
-}
-
-/// Reads an object (or fails at `path`): `each` reads the fields named in `fields`, by index and at their path;
-/// others are skipped.
-fn read_object<'a>(
-    r: &mut Reader<'a>,
-    path: &str,
-    fields: &[&str],
-    mut each: impl FnMut(&mut Reader<'a>, usize, &str) -> Result<(), RequestError>,
-) -> Result<(), RequestError> {
-    let malformed = |path: &str, message: String| RequestError::Malformed {
-        path: path.to_owned(),
-        message,
-    };
-    r.begin_object("an object")
-        .map_err(|m| malformed(path, m))?;
-    let mut seen = 0u32;
-    let mut first = true;
-    while let Some(key) = r.next_key(&mut first).map_err(|m| malformed(path, m))? {
-        let child = format!("{path}.{key}");
-        match fields.iter().position(|f| *f == key) {
-            Some(field) if seen & 1 << field != 0 => {
-                return Err(malformed(path, format!("duplicate field `{key}`")));
-            }
-            Some(field) => {
-                seen |= 1 << field;
-                each(r, field, &child)?;
-            }
-            None => {
-                r.skip().map_err(|m| malformed(&child, m))?;
-            }
-        }
-    }
-    Ok(())
 }
 
 fn preemption_policy(text: Option<&str>, prefix: &str) -> Result<PreemptionPolicy, RequestError> {

@@ -296,11 +296,11 @@ impl<'a> AdmissionRequestView<'a> {
 
 /// Reads `request.kind`: an object with `kind` and optional `group` and `version`.
 fn read_kind<'a>(r: &mut Reader<'a>) -> Result<GroupVersionKind<'a>, RequestError> {
-    r.begin_object("an object with group, version and kind")
-        .map_err(|m| malformed("kind", m))?;
     let mut gvk = GroupVersionKind::default();
-    let seen = string_fields(r, "kind", ["group", "version", "kind"], |r, field| {
-        let value = r.string("a string")?;
+    let names = ["group", "version", "kind"];
+    let expected = "an object with group, version and kind";
+    let seen = read_fields(r, "kind", expected, &names, |r, field, member| {
+        let value = r.string("a string").map_err(|m| member.error(m))?;
         *[&mut gvk.group, &mut gvk.version, &mut gvk.kind][field] = value;
         Ok(())
     })?;
@@ -310,26 +310,51 @@ fn read_kind<'a>(r: &mut Reader<'a>) -> Result<GroupVersionKind<'a>, RequestErro
     Ok(gvk)
 }
 
-/// Reads the members of an object whose `{` is read: `read` reads the value of the field at that index of
-/// `names`; other members are skipped; a name read twice is malformed. Returns a bit per name seen.
-fn string_fields<'a>(
+/// A member of an object being read, for errors: its path is written only when an error is made.
+pub(crate) struct Member<'p> {
+    parent: &'p str,
+    key: &'p str,
+}
+
+impl Member<'_> {
+    /// `parent.key`.
+    pub(crate) fn path(&self) -> String {
+        format!("{}.{}", self.parent, self.key)
+    }
+
+    /// The request error at this member.
+    pub(crate) fn error(&self, message: String) -> RequestError {
+        malformed(&self.path(), message)
+    }
+}
+
+/// Reads an object at `at` (its `{` too; anything else is a type error naming `expected`): `read` reads the value
+/// of the member named `names[i]`, given `i`; other members are skipped; a name read twice is malformed. Returns
+/// a bit per name read.
+pub(crate) fn read_fields<'a>(
     r: &mut Reader<'a>,
     at: &str,
-    names: [&str; 3],
-    mut read: impl FnMut(&mut Reader<'a>, usize) -> Result<(), crate::json::Error>,
-) -> Result<u8, RequestError> {
-    let mut seen = 0u8;
+    expected: &str,
+    names: &[&str],
+    mut read: impl FnMut(&mut Reader<'a>, usize, &Member<'_>) -> Result<(), RequestError>,
+) -> Result<u32, RequestError> {
+    r.begin_object(expected).map_err(|m| malformed(at, m))?;
+    let mut seen = 0u32;
     let mut first = true;
     while let Some(key) = r.next_key(&mut first).map_err(|m| malformed(at, m))? {
-        let field_error = |m| malformed(&format!("{at}.{key}"), m);
+        let member = Member {
+            parent: at,
+            key: &key,
+        };
         let Some(field) = names.iter().position(|name| *name == key) else {
-            r.skip().map_err(field_error)?;
+            r.skip().map_err(|m| member.error(m))?;
             continue;
         };
-        if !first_time(&mut seen, 1 << field) {
+        if seen & 1 << field != 0 {
             return Err(malformed(at, format!("duplicate field `{key}`")));
         }
-        read(r, field).map_err(field_error)?;
+        seen |= 1 << field;
+        read(r, field, &member)?;
     }
     Ok(seen)
 }
@@ -609,9 +634,9 @@ fn read_meta<'a>(r: &mut Reader<'a>, meta: &mut ObjectMeta<'a>) -> Result<(), Re
     if r.null().map_err(|m| malformed(AT, m))? {
         return Ok(());
     }
-    r.begin_object("an object").map_err(|m| malformed(AT, m))?;
-    string_fields(r, AT, ["name", "generateName", "namespace"], |r, field| {
-        let value = r.optional_string("a string")?;
+    let names = ["name", "generateName", "namespace"];
+    read_fields(r, AT, "an object", &names, |r, field, member| {
+        let value = r.optional_string("a string").map_err(|m| member.error(m))?;
         *[&mut meta.name, &mut meta.generate_name, &mut meta.namespace][field] = value;
         Ok(())
     })?;
