@@ -462,52 +462,33 @@ impl CheckedSpec<'_> {
 /// (`preemptionPolicy` is `PreemptLowerPriority` when absent, as the plugin sets it).
 fn resolved_values(object: &str, pointer: &str) -> Result<PriorityClassInfo, RequestError> {
     let path = format!("object{}", pointer.replace('/', "."));
-    let malformed = |path: &str, message: String| RequestError::Malformed {
-        path: path.to_owned(),
-        message,
-    };
     let mut r = crate::json::Reader::new(object);
-    crate::json::locate(&mut r, pointer).map_err(|m| malformed(&path, m.to_owned()))?;
-    r.begin_object("a pod spec object")
-        .map_err(|m| malformed(&path, m))?;
+    crate::json::locate(&mut r, pointer).map_err(|m| RequestError::Malformed {
+        path: path.clone(),
+        message: m.to_owned(),
+    })?;
     let (mut priority, mut preemption_policy) = (None, None);
-    let mut first = true;
-    while let Some(key) = r.next_key(&mut first).map_err(|m| malformed(&path, m))? {
-        let at = format!("{path}.{key}");
-        match &*key {
-            "priority" => {
-                if !r.null().map_err(|m| malformed(&at, m))? {
-                    let value = r.integer("an integer").map_err(|m| malformed(&at, m))?;
-                    priority = Some(i32::try_from(value).map_err(|_| {
-                        malformed(
-                            &at,
-                            format!(
-                                "invalid value: {value} is out of the range of a 32-bit integer"
-                            ),
-                        )
-                    })?);
-                }
+    let names = ["priority", "preemptionPolicy"];
+    crate::request::read_fields(
+        &mut r,
+        &path,
+        "a pod spec object",
+        &names,
+        |r, field, member| {
+            if field == 0 {
+                priority = r.optional_i32().map_err(|m| member.error(m))?;
+            } else {
+                preemption_policy = r.optional_string("a string").map_err(|m| member.error(m))?;
             }
-            "preemptionPolicy" => {
-                preemption_policy = r
-                    .optional_string("a string")
-                    .map_err(|m| malformed(&at, m))?;
-            }
-            _ => {
-                r.skip().map_err(|m| malformed(&at, m))?;
-            }
-        }
-    }
-    let preemption_policy = match preemption_policy.as_deref() {
-        None => PreemptionPolicy::PreemptLowerPriority,
-        Some(text) => PreemptionPolicy::parse(text).ok_or_else(|| RequestError::Malformed {
-            path: format!("{path}.preemptionPolicy"),
-            message: format!("\"{text}\" is not Never or PreemptLowerPriority"),
-        })?,
-    };
+            Ok(())
+        },
+    )?;
     Ok(PriorityClassInfo {
         value: priority.unwrap_or_default(),
-        preemption_policy,
+        preemption_policy: priority_classes::preemption_policy(
+            preemption_policy.as_deref(),
+            &path,
+        )?,
     })
 }
 

@@ -284,6 +284,17 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// Reads `null` (`None`) or an integer in the range of `i32` (a PriorityClass `value`, a pod's `priority`).
+    pub(crate) fn optional_i32(&mut self) -> Result<Option<i32>, Error> {
+        if self.null()? {
+            return Ok(None);
+        }
+        let value = self.integer("an integer")?;
+        i32::try_from(value)
+            .map(Some)
+            .map_err(|_| format!("invalid value: {value} is out of the range of a 32-bit integer"))
+    }
+
     /// Reads the string at the position (its opening quote), borrowed unless it has escapes.
     fn string_content(&mut self) -> Result<Cow<'a, str>, Error> {
         self.pos += 1;

@@ -92,16 +92,7 @@ fn parse(json: &str, prefix: &str) -> Result<PriorityClassDoc, RequestError> {
                     )?;
                 }
             }
-            1 => {
-                if !r.null().map_err(at)? {
-                    let value = r.integer("an integer").map_err(at)?;
-                    doc.value = Some(i32::try_from(value).map_err(|_| {
-                        at(format!(
-                            "invalid value: {value} is out of the range of a 32-bit integer"
-                        ))
-                    })?);
-                }
-            }
+            1 => doc.value = r.optional_i32().map_err(at)?,
             2 => {
                 if !r.null().map_err(at)? {
                     doc.global_default = Some(r.bool("a boolean").map_err(at)?);
@@ -126,7 +117,10 @@ fn parse(json: &str, prefix: &str) -> Result<PriorityClassDoc, RequestError> {
     Ok(doc)
 }
 
-fn preemption_policy(text: Option<&str>, prefix: &str) -> Result<PreemptionPolicy, RequestError> {
+pub(crate) fn preemption_policy(
+    text: Option<&str>,
+    prefix: &str,
+) -> Result<PreemptionPolicy, RequestError> {
     match text {
         None => Ok(PreemptionPolicy::PreemptLowerPriority),
         Some(text) => PreemptionPolicy::parse(text).ok_or_else(|| RequestError::Malformed {
