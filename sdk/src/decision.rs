@@ -219,7 +219,7 @@ pub fn decide_in_cluster(
         (None, Some(custom)) => (
             custom.kind.as_str(),
             settings.mutate_workload_templates,
-            crate::custom::pod_specs(object, &custom.path)?,
+            std::borrow::Cow::Owned(crate::custom::pod_specs(object, &custom.path)?),
         ),
         (None, None) => return not_checked,
     };
@@ -245,7 +245,7 @@ pub fn decide_in_cluster(
     let mut patch = Vec::new();
     let mut applied_default = None;
     let mut reason = AcceptReason::ClassAllowed;
-    for found in &specs {
+    for found in specs.iter() {
         match named_class(found, settings) {
             Some(class) if policy.classes.allows(class) => {}
             Some(class) => {
@@ -300,7 +300,7 @@ pub fn decide_in_cluster(
             rule,
             policy,
         };
-        for found in &specs {
+        for found in specs.iter() {
             // The rule's default when the pod spec names no class (written, or left to its Pods).
             let default_used = match named_class(found, settings) {
                 Some(_) => None,

@@ -281,15 +281,15 @@ impl<'a> AdmissionRequestView<'a> {
         Ok(meta)
     }
 
-    /// The pod specs at `path` in the object (see [`pod_specs`]).
+    /// The pod specs at `path` in the object (see [`pod_specs`]): borrowed when read along with the request.
     pub fn pod_specs(
         &self,
         path: &'static [Segment],
-    ) -> Result<Vec<FoundPodSpec<'a>>, RequestError> {
+    ) -> Result<Cow<'_, [FoundPodSpec<'a>]>, RequestError> {
         let object = self.object.ok_or(RequestError::Missing("object"))?;
         match &self.read_along {
-            Some(read) if std::ptr::eq(read.path, path) => Ok(read.specs.clone()),
-            _ => pod_specs(object, path),
+            Some(read) if std::ptr::eq(read.path, path) => Ok(Cow::Borrowed(&read.specs)),
+            _ => pod_specs(object, path).map(Cow::Owned),
         }
     }
 }
