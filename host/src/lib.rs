@@ -50,7 +50,9 @@ pub use custom_section::{
 };
 pub use error::{HostError, Result};
 pub use metadata::{ContextAwareResource, PolicyMetadata};
-pub use module::{DEFAULT_MAX_MEMORY_BYTES, HostOptions, PolicyInstance, PolicyModule};
+pub use module::{
+    DEFAULT_MAX_MEMORY_BYTES, HostOptions, POOL_KEEP_RESIDENT_BYTES, PolicyInstance, PolicyModule,
+};
 pub use response::{
     AdmissionResponse, AdmissionResponseStatus, MUTATION_ON_DELETE_MESSAGE, SettingsValidation,
     ValidationResponse, admission_request_from_json, mutation_not_allowed_message,

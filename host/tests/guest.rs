@@ -406,6 +406,27 @@ fn a_pool_serves_as_many_live_instances_as_it_has_slots() {
 }
 
 #[test]
+fn a_pooled_slot_starts_each_instance_afresh() {
+    // One slot, so that the second instance reuses the memory the first grew past the resident part.
+    let module = module(HostOptions {
+        instance_pool: Some(1),
+        max_memory_bytes: None,
+        ..HostOptions::default()
+    });
+    let first = module.instance(cluster()).expect("the slot");
+    first.call("grow", b"").expect("grows");
+    assert!(first.memory_bytes() > priority_guard_host::POOL_KEEP_RESIDENT_BYTES);
+    drop(first);
+    let second = module.instance(cluster()).expect("the slot again");
+    assert_eq!(
+        second.memory_bytes(),
+        2 * 64 * 1024,
+        "the initial two pages"
+    );
+    assert_eq!(second.protocol_version().expect("version"), "v1");
+}
+
+#[test]
 fn invalid_modules_are_rejected() {
     let err = PolicyModule::from_bytes(b"not wasm", HostOptions::default()).unwrap_err();
     assert!(matches!(err, HostError::InvalidWasm(_)), "{err}");
