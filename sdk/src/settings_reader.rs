@@ -23,11 +23,11 @@ pub(crate) fn read(text: &str) -> Result<SettingsDoc> {
         .and_then(|_| check.end())
         .map_err(|e| SettingsError::one("settings", format!("not valid JSON: {e}")))?;
     let r = &mut Reader::new(text);
-    if r.null().map_err(|e| at("", e))? {
+    if r.null().map_err(|e| at(&Path::Root, e))? {
         return Ok(SettingsDoc::default());
     }
     let mut doc = SettingsDoc::default();
-    object(r, "", SETTINGS, |r, field, path| {
+    object(r, &Path::Root, SETTINGS, |r, field, path| {
         match field {
             0 => doc.rules = list(r, path, rule)?,
             1 => doc.fallback = optional(r, path, rule)?,
@@ -62,7 +62,7 @@ const RULE: &[&str] = &[
     "allowedPreemptionPolicies",
 ];
 
-fn rule(r: &mut Reader<'_>, path: &str) -> Result<RuleDoc> {
+fn rule(r: &mut Reader<'_>, path: &Path<'_>) -> Result<RuleDoc> {
     let mut doc = RuleDoc::default();
     object(r, path, RULE, |r, field, path| {
         match field {
@@ -81,7 +81,7 @@ fn rule(r: &mut Reader<'_>, path: &str) -> Result<RuleDoc> {
     Ok(doc)
 }
 
-fn selector(r: &mut Reader<'_>, path: &str) -> Result<LabelSelectorDoc> {
+fn selector(r: &mut Reader<'_>, path: &Path<'_>) -> Result<LabelSelectorDoc> {
     let mut doc = LabelSelectorDoc::default();
     object(
         r,
@@ -100,7 +100,7 @@ fn selector(r: &mut Reader<'_>, path: &str) -> Result<LabelSelectorDoc> {
     Ok(doc)
 }
 
-fn requirement(r: &mut Reader<'_>, path: &str) -> Result<RequirementDoc> {
+fn requirement(r: &mut Reader<'_>, path: &Path<'_>) -> Result<RequirementDoc> {
     let (mut key, mut operator, mut values) = (None, None, None);
     object(r, path, &["key", "operator", "values"], |r, field, path| {
         match field {
@@ -117,7 +117,7 @@ fn requirement(r: &mut Reader<'_>, path: &str) -> Result<RequirementDoc> {
     })
 }
 
-fn custom_workload(r: &mut Reader<'_>, path: &str) -> Result<CustomWorkloadDoc> {
+fn custom_workload(r: &mut Reader<'_>, path: &Path<'_>) -> Result<CustomWorkloadDoc> {
     const FIELDS: &[&str] = &["apiGroup", "apiVersion", "kind", "resource", "podSpecPath"];
     let mut found: [Option<String>; 5] = Default::default();
     object(r, path, FIELDS, |r, field, path| {
@@ -136,7 +136,7 @@ fn custom_workload(r: &mut Reader<'_>, path: &str) -> Result<CustomWorkloadDoc> 
     })
 }
 
-fn priority_classes(r: &mut Reader<'_>, path: &str) -> Result<PriorityClassesDoc> {
+fn priority_classes(r: &mut Reader<'_>, path: &Path<'_>) -> Result<PriorityClassesDoc> {
     const FIELDS: &[&str] = &[
         "maxValue",
         "allowGlobalDefault",
@@ -156,31 +156,50 @@ fn priority_classes(r: &mut Reader<'_>, path: &str) -> Result<PriorityClassesDoc
     Ok(doc)
 }
 
-/// The error at `path` (the root is `settings`).
-fn at(path: &str, message: String) -> SettingsError {
-    SettingsError::one(if path.is_empty() { "settings" } else { path }, message)
+/// Where a value is in the settings (`rules[0].maxPriority`), written out only for an error: a fresh instance
+/// reads its settings on its first request, and formatting a path for every key cost a third of the read.
+#[derive(Clone, Copy)]
+enum Path<'p> {
+    Root,
+    Key(&'p Path<'p>, &'p str),
+    Index(&'p Path<'p>, usize),
 }
 
-fn required<T>(value: Option<T>, path: &str, field: &str) -> Result<T> {
+impl std::fmt::Display for Path<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Path::Root => Ok(()),
+            Path::Key(Path::Root, key) => f.write_str(key),
+            Path::Key(parent, key) => write!(f, "{parent}.{key}"),
+            Path::Index(parent, index) => write!(f, "{parent}[{index}]"),
+        }
+    }
+}
+
+/// The error at `path` (the root is `settings`).
+fn at(path: &Path<'_>, message: String) -> SettingsError {
+    match path {
+        Path::Root => SettingsError::one("settings", message),
+        _ => SettingsError::one(path.to_string(), message),
+    }
+}
+
+fn required<T>(value: Option<T>, path: &Path<'_>, field: &str) -> Result<T> {
     value.ok_or_else(|| at(path, format!("missing field `{field}`")))
 }
 
 /// Reads an object whose keys are `fields`: `each` reads the value of the field with that index, at its path.
 fn object<'a>(
     r: &mut Reader<'a>,
-    path: &str,
+    path: &Path<'_>,
     fields: &[&str],
-    mut each: impl FnMut(&mut Reader<'a>, usize, &str) -> Result<()>,
+    mut each: impl FnMut(&mut Reader<'a>, usize, &Path<'_>) -> Result<()>,
 ) -> Result<()> {
     r.begin_object("an object").map_err(|e| at(path, e))?;
     let mut seen = 0u32;
     let mut first = true;
     while let Some(key) = r.next_key(&mut first).map_err(|e| at(path, e))? {
-        let child = if path.is_empty() {
-            key.to_string()
-        } else {
-            format!("{path}.{key}")
-        };
+        let child = Path::Key(path, &key);
         let Some(field) = fields.iter().position(|f| *f == key) else {
             let expected: Vec<String> = fields.iter().map(|f| format!("`{f}`")).collect();
             return Err(at(
@@ -203,8 +222,8 @@ fn object<'a>(
 /// Reads `null` as `None`, anything else with `read`.
 fn optional<'a, T>(
     r: &mut Reader<'a>,
-    path: &str,
-    read: impl FnOnce(&mut Reader<'a>, &str) -> Result<T>,
+    path: &Path<'_>,
+    read: impl FnOnce(&mut Reader<'a>, &Path<'_>) -> Result<T>,
 ) -> Result<Option<T>> {
     if r.null().map_err(|e| at(path, e))? {
         Ok(None)
@@ -215,47 +234,47 @@ fn optional<'a, T>(
 
 fn list<'a, T>(
     r: &mut Reader<'a>,
-    path: &str,
-    mut read: impl FnMut(&mut Reader<'a>, &str) -> Result<T>,
+    path: &Path<'_>,
+    mut read: impl FnMut(&mut Reader<'a>, &Path<'_>) -> Result<T>,
 ) -> Result<Vec<T>> {
     r.begin_array("a list").map_err(|e| at(path, e))?;
     let mut items = Vec::new();
     let mut first = true;
     while r.next_element(&mut first).map_err(|e| at(path, e))? {
-        items.push(read(r, &format!("{path}[{}]", items.len()))?);
+        items.push(read(r, &Path::Index(path, items.len()))?);
     }
     Ok(items)
 }
 
-fn string(r: &mut Reader<'_>, path: &str) -> Result<String> {
+fn string(r: &mut Reader<'_>, path: &Path<'_>) -> Result<String> {
     r.string("a string")
         .map(|s| s.into_owned())
         .map_err(|e| at(path, e))
 }
 
-fn strings(r: &mut Reader<'_>, path: &str) -> Result<Vec<String>> {
+fn strings(r: &mut Reader<'_>, path: &Path<'_>) -> Result<Vec<String>> {
     list(r, path, string)
 }
 
-fn boolean(r: &mut Reader<'_>, path: &str) -> Result<bool> {
+fn boolean(r: &mut Reader<'_>, path: &Path<'_>) -> Result<bool> {
     r.bool("a boolean").map_err(|e| at(path, e))
 }
 
-fn integer(r: &mut Reader<'_>, path: &str) -> Result<i64> {
+fn integer(r: &mut Reader<'_>, path: &Path<'_>) -> Result<i64> {
     r.integer("an integer").map_err(|e| at(path, e))
 }
 
-fn string_map(r: &mut Reader<'_>, path: &str) -> Result<BTreeMap<String, String>> {
+fn string_map(r: &mut Reader<'_>, path: &Path<'_>) -> Result<BTreeMap<String, String>> {
     r.begin_object("a map of strings")
         .map_err(|e| at(path, e))?;
     let mut map = BTreeMap::new();
     let mut first = true;
     while let Some(key) = r.next_key(&mut first).map_err(|e| at(path, e))? {
-        let child = format!("{path}.{key}");
-        let value = string(r, &child)?;
-        if map.insert(key.into_owned(), value).is_some() {
-            return Err(at(&child, "duplicate key".to_owned()));
+        let value = string(r, &Path::Key(path, &key))?;
+        if map.contains_key(key.as_ref()) {
+            return Err(at(&Path::Key(path, &key), "duplicate key".to_owned()));
         }
+        map.insert(key.into_owned(), value);
     }
     Ok(map)
 }
