@@ -99,11 +99,14 @@ fn decide_payload(
     let malformed = |e: &dyn std::fmt::Display| (messages::malformed_request(e), CODE_BAD_REQUEST);
     let text = std::str::from_utf8(payload)
         .map_err(|e| malformed(&format!("the payload is not UTF-8: {e}")))?;
-    let payload = Payload::from_json(text)
+    let last = LAST_SETTINGS.with(|last| last.borrow().clone());
+    let known = last.as_ref().map(|(text, _)| &**text);
+    let payload = Payload::from_json_knowing(text, known)
         .map_err(|e| malformed(&format!("the payload is not a validation request: {e}")))?;
-    let settings = match payload.settings {
-        None => Rc::new(Settings::default()),
-        Some(raw) => validated_settings(raw.as_bytes())
+    let settings = match (payload.settings, last) {
+        (None, _) => Rc::new(Settings::default()),
+        (Some(_), Some((_, settings))) if payload.settings_known => settings,
+        (Some(raw), _) => validated_settings(raw)
             .map_err(|e| (messages::invalid_settings(&e), CODE_BAD_REQUEST))?,
     };
     let request = payload.request.map_err(|e| malformed(&e))?;
@@ -141,23 +144,17 @@ fn decide_payload(
 }
 
 thread_local! {
-    /// The settings of the last request, as sent and as validated: policy-server sends the same settings with
-    /// every request, and validating them costs more than deciding.
-    static LAST_SETTINGS: RefCell<Option<(Vec<u8>, Rc<Settings>)>> = const { RefCell::new(None) };
+    /// The settings of the last request whose settings were valid, as sent and as validated: policy-server sends
+    /// the same settings with every request, and validating them costs more than deciding. A payload with the
+    /// same settings text is read without checking that text again.
+    static LAST_SETTINGS: RefCell<Option<(Rc<str>, Rc<Settings>)>> = const { RefCell::new(None) };
 }
 
-/// Validated settings for their JSON text, validated once per distinct text in a row.
-fn validated_settings(json: &[u8]) -> Result<Rc<Settings>, priority_guard_sdk::SettingsError> {
-    LAST_SETTINGS.with(|last| {
-        if let Some((text, settings)) = &*last.borrow()
-            && text.as_slice() == json
-        {
-            return Ok(Rc::clone(settings));
-        }
-        let settings = Rc::new(Settings::from_json_slice(json)?);
-        *last.borrow_mut() = Some((json.to_vec(), Rc::clone(&settings)));
-        Ok(settings)
-    })
+/// Validates settings other than the last valid ones, and remembers them when they are valid.
+fn validated_settings(json: &str) -> Result<Rc<Settings>, priority_guard_sdk::SettingsError> {
+    let settings = Rc::new(Settings::from_json_slice(json.as_bytes())?);
+    LAST_SETTINGS.with(|last| *last.borrow_mut() = Some((Rc::from(json), Rc::clone(&settings))));
+    Ok(settings)
 }
 
 fn acceptance(mutated_object: Option<String>) -> Decided {
@@ -337,5 +334,18 @@ mod tests {
                 "an invalid text is validated again"
             );
         }
+        // Known settings are not checked again, but what follows them is.
+        assert_eq!(verdict(strict)["code"], 403);
+        let spaced = strict.replace(": ", ":");
+        assert_eq!(verdict(&spaced)["code"], 403, "another text, validated");
+        assert_eq!(verdict(&spaced)["code"], 403, "known");
+        let answer = verdict(&format!("{spaced} x"));
+        assert_eq!(answer["code"], 400, "{answer}");
+        assert!(
+            answer["message"]
+                .as_str()
+                .is_some_and(|m| m.contains("not a validation request")),
+            "{answer}"
+        );
     }
 }

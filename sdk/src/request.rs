@@ -92,13 +92,23 @@ pub struct Payload<'a> {
     pub request: Result<AdmissionRequestView<'a>, RequestError>,
     /// The settings' JSON text; `None` when absent or null.
     pub settings: Option<&'a str>,
+    /// Whether the settings are the `known_settings` given to [`Payload::from_json_knowing`].
+    pub settings_known: bool,
 }
 
 impl<'a> Payload<'a> {
     /// Reads a payload. The error says why the text is not a validation payload at all: not JSON, not an
     /// object, or no `request`.
     pub fn from_json(text: &'a str) -> Result<Self, String> {
+        Self::from_json_knowing(text, None)
+    }
+
+    /// [`Payload::from_json`], for a reader that already has `known_settings`, the settings text of an earlier
+    /// payload that was read and validated: settings with the same text are not checked again (policy-server
+    /// sends the same settings with every request).
+    pub fn from_json_knowing(text: &'a str, known_settings: Option<&str>) -> Result<Self, String> {
         let mut r = Reader::new(text);
+        let mut settings_known = false;
         r.begin_object("a validation request object")?;
         let (mut request, mut settings) = (None, None);
         let mut first = true;
@@ -120,7 +130,12 @@ impl<'a> Payload<'a> {
                     request = Some(read);
                 }
                 "settings" => {
-                    let value = r.skip()?;
+                    let known = known_settings.and_then(|known| r.skip_known(known));
+                    settings_known = known.is_some();
+                    let value = match known {
+                        Some(value) => value,
+                        None => r.skip()?,
+                    };
                     settings = Some((value != "null").then_some(value));
                 }
                 _ => {
@@ -132,6 +147,7 @@ impl<'a> Payload<'a> {
         Ok(Payload {
             request: request.ok_or("missing field `request`")?,
             settings: settings.flatten(),
+            settings_known,
         })
     }
 }
