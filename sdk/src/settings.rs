@@ -251,6 +251,13 @@ impl Settings {
         Self::from_doc(&crate::settings_reader::read(text)?)
     }
 
+    /// [`Settings::from_json_slice`] for text this crate's reader has already checked to be JSON, such as
+    /// [`crate::Payload`]'s `settings`: the syntax is not checked a second time. (Text that is not JSON is still
+    /// refused, by the reading of the fields.)
+    pub fn from_checked_json(text: &str) -> Result<Self, SettingsError> {
+        Self::from_doc(&crate::settings_reader::read_checked(text)?)
+    }
+
     /// Parses and validates settings from a JSON value (YAML callers convert first). `null` means `{}`.
     pub fn from_value(value: serde_json::Value) -> Result<Self, SettingsError> {
         Self::from_json_slice(value.to_string().as_bytes())

@@ -22,6 +22,11 @@ pub(crate) fn read(text: &str) -> Result<SettingsDoc> {
         .skip()
         .and_then(|_| check.end())
         .map_err(|e| SettingsError::one("settings", format!("not valid JSON: {e}")))?;
+    read_checked(text)
+}
+
+/// [`read`] for text already checked to be JSON.
+pub(crate) fn read_checked(text: &str) -> Result<SettingsDoc> {
     let r = &mut Reader::new(text);
     if r.null().map_err(|e| at(&Path::Root, e))? {
         return Ok(SettingsDoc::default());

@@ -177,6 +177,11 @@ fn the_settings_reader_agrees_with_the_documented_schema() {
         for variant in variants {
             cases += 1;
             let ours = Settings::from_value(variant.clone());
+            assert_eq!(
+                Settings::from_checked_json(&variant.to_string()),
+                ours,
+                "text checked already: {variant}"
+            );
             let schema: Result<priority_guard_sdk::settings::SettingsDoc, _> =
                 serde_path_to_error::deserialize(if variant.is_null() {
                     json!({})
