@@ -183,10 +183,16 @@ impl std::fmt::Display for Path<'_> {
 
 /// The error at `path` (the root is `settings`).
 fn at(path: &Path<'_>, message: String) -> SettingsError {
-    match path {
-        Path::Root => SettingsError::one("settings", message),
-        _ => SettingsError::one(path.to_string(), message),
-    }
+    // An empty key at the root writes an empty path: that error is about the settings as a whole, too.
+    let field = path.to_string();
+    SettingsError::one(
+        if field.is_empty() {
+            "settings".to_owned()
+        } else {
+            field
+        },
+        message,
+    )
 }
 
 fn required<T>(value: Option<T>, path: &Path<'_>, field: &str) -> Result<T> {

@@ -46,6 +46,9 @@ fn fields(settings: Value) -> Vec<String> {
 #[case::non_preempting_below_not_int32(json!({"priorityClasses": {"requireNonPreemptingBelow": 3000000000u64}}), "priorityClasses.requireNonPreemptingBelow")]
 #[case::global_default_flag_not_bool(json!({"priorityClasses": {"allowGlobalDefault": "no"}}), "priorityClasses.allowGlobalDefault")]
 #[case::template_flag_not_bool(json!({"mutateWorkloadTemplates": "yes"}), "mutateWorkloadTemplates")]
+// Found by the settings fuzz target: an empty key at the root is about the settings as a whole.
+#[case::empty_key_at_the_root(json!({"rules": [], "": {}}), "settings")]
+#[case::empty_key_in_a_rule(json!({"rules": [{"": 1}]}), "rules[0].")]
 fn refuses_naming_the_field(#[case] settings: Value, #[case] field: &str) {
     assert_eq!(fields(settings), [field]);
 }
