@@ -281,7 +281,8 @@ impl Settings {
         let mut rules = Vec::with_capacity(doc.rules.len());
         let mut first_use: BTreeMap<&str, usize> = BTreeMap::new();
         for (i, rule) in doc.rules.iter().enumerate() {
-            let at = format!("rules[{i}]");
+            // Written out only in messages: a fresh instance validates its settings on its first request.
+            let at = RuleAt(i);
             let name = match rule.name.as_deref() {
                 None => {
                     push(format!("{at}.name"), "is required".into());
@@ -332,7 +333,7 @@ impl Settings {
                 && rule.namespace_selector.is_none()
             {
                 push(
-                    at.clone(),
+                    at.to_string(),
                     "a rule needs namespaces or a namespaceSelector to say where it applies".into(),
                 );
             }
@@ -359,7 +360,7 @@ impl Settings {
                     );
                 }
             }
-            class_policy(fallback, "fallback", &unset, &mut push)
+            class_policy(fallback, &"fallback", &unset, &mut push)
         });
 
         let custom_workloads = crate::custom::validate(&doc.custom_workloads, &mut push);
@@ -419,9 +420,18 @@ impl Settings {
     }
 }
 
+/// Where a rule is in the settings (`rules[0]`), as messages write it.
+struct RuleAt(usize);
+
+impl std::fmt::Display for RuleAt {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "rules[{}]", self.0)
+    }
+}
+
 fn class_policy(
     rule: &RuleDoc,
-    at: &str,
+    at: &dyn std::fmt::Display,
     unset: &BTreeSet<String>,
     push: &mut impl FnMut(String, String),
 ) -> ClassPolicy {
@@ -443,7 +453,7 @@ fn class_policy(
     ) {
         (Some(_), Some(_)) => {
             push(
-                at.to_owned(),
+                at.to_string(),
                 "allowedPriorityClasses and deniedPriorityClasses cannot both be set: use one list"
                     .into(),
             );
@@ -453,13 +463,13 @@ fn class_policy(
         (None, Some(denied)) => ClassList::Denied(patterns(denied, "deniedPriorityClasses")),
         (None, None) => ClassList::Any,
     };
-    let field = format!("{at}.defaultPriorityClass");
+    let field = || format!("{at}.defaultPriorityClass");
     if let Some(default) = &rule.default_priority_class {
         if let Err(e) = crate::names::dns_subdomain(default) {
-            push(field.clone(), e);
+            push(field(), e);
         } else if !classes.allows(default) {
             push(
-                field.clone(),
+                field(),
                 format!(
                     "\"{default}\" is not allowed by its own rule ({})",
                     crate::messages::class_list(&classes)
@@ -467,7 +477,7 @@ fn class_policy(
             );
         } else if unset.contains(default) {
             push(
-                field.clone(),
+                field(),
                 format!(
                     "\"{default}\" is listed in unsetPriorityClasses, so it would count as none given"
                 ),
