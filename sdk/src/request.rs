@@ -527,22 +527,28 @@ fn walk<'a>(
     meta: Option<&mut ObjectMeta<'a>>,
     found: &mut Vec<FoundPodSpec<'a>>,
 ) -> Result<(), RequestError> {
-    step(r, path, meta, String::new(), "object", found)
+    step(r, path, meta, String::new(), found)
 }
 
-/// One object on the way to a pod spec (at `pointer`, shown as `at` in errors), or the pod spec itself at the
-/// end of the path.
+/// How errors name the object at `pointer` (`/spec/template` is `object.spec.template`): written out only for an
+/// error. The names on a path are field names without `/` (the kinds' paths, and custom kinds' paths, which are
+/// letters, digits and `_`).
+fn at(pointer: &str) -> String {
+    format!("object{}", pointer.replace('/', "."))
+}
+
+/// One object on the way to a pod spec (at `pointer`), or the pod spec itself at the end of the path.
 fn step<'a>(
     r: &mut Reader<'a>,
     path: Option<&[Segment]>,
     mut meta: Option<&mut ObjectMeta<'a>>,
     pointer: String,
-    at: &str,
     found: &mut Vec<FoundPodSpec<'a>>,
 ) -> Result<(), RequestError> {
-    let kind = r.kind().map_err(|m| malformed(at, m))?;
+    let here = |message| malformed(&at(&pointer), message);
+    let kind = r.kind().map_err(here)?;
     if kind == Kind::Null {
-        r.null().map_err(|m| malformed(at, m))?;
+        r.null().map_err(here)?;
         return Ok(());
     }
     if kind != Kind::Object {
@@ -551,15 +557,15 @@ fn step<'a>(
             Some([]) => "a pod spec object".to_owned(),
             None => "an object".to_owned(),
         };
-        return Err(malformed(at, invalid_type(kind, &expected)));
+        return Err(here(invalid_type(kind, &expected)));
     }
     let open = r.pos();
-    r.begin_object("an object").map_err(|m| malformed(at, m))?;
-    let duplicate = |key: &str| malformed(at, format!("duplicate field `{key}`"));
+    r.begin_object("an object").map_err(here)?;
+    let duplicate = |key: &str| here(format!("duplicate field `{key}`"));
     let skip = |r: &mut Reader<'a>, key: &str| {
         r.skip()
             .map(|_| ())
-            .map_err(|m| malformed(&format!("{at}.{key}"), m))
+            .map_err(|m| malformed(&format!("{}.{key}", at(&pointer)), m))
     };
     let mut first = true;
     if let Some([]) = path {
@@ -572,7 +578,7 @@ fn step<'a>(
         let mut seen = 0u8;
         loop {
             let member_start = r.pos();
-            let Some(key) = r.next_key(&mut first).map_err(|m| malformed(at, m))? else {
+            let Some(key) = r.next_key(&mut first).map_err(here)? else {
                 break;
             };
             let bit = match &*key {
@@ -584,7 +590,7 @@ fn step<'a>(
             if bit != 0 && !first_time(&mut seen, bit) {
                 return Err(duplicate(&key));
             }
-            let field_error = |m| malformed(&format!("{at}.{key}"), m);
+            let field_error = |m| malformed(&format!("{}.{key}", at(&pointer)), m);
             match bit {
                 0 => skip(r, &key)?,
                 1 => {
@@ -615,20 +621,13 @@ fn step<'a>(
     }
     let next = path.and_then(|p| p.split_first());
     let (mut seen_next, mut seen_meta) = (false, false);
-    while let Some(key) = r.next_key(&mut first).map_err(|m| malformed(at, m))? {
+    while let Some(key) = r.next_key(&mut first).map_err(here)? {
         match next {
             Some((Segment::Field(name), rest)) if *key == **name => {
                 if std::mem::replace(&mut seen_next, true) {
                     return Err(duplicate(name));
                 }
-                step(
-                    r,
-                    Some(rest),
-                    None,
-                    format!("{pointer}/{name}"),
-                    &format!("{at}.{name}"),
-                    found,
-                )?;
+                step(r, Some(rest), None, format!("{pointer}/{name}"), found)?;
             }
             _ => match meta.as_deref_mut() {
                 Some(meta) if key == "metadata" => {
@@ -704,6 +703,53 @@ mod tests {
             panic!("expected malformed, got {err:?}");
         };
         assert_eq!(path, "object.spec.priorityClassName");
+    }
+
+    #[test]
+    fn errors_name_every_level_of_a_template_path() {
+        let cron = kinds::lookup("batch", "CronJob").expect("cronjob");
+        let levels = ["spec", "jobTemplate", "spec", "template", "spec"];
+        for depth in 1..=levels.len() {
+            // The object at `depth` levels down is a string; then the same level with a repeated key.
+            let open: String = levels[..depth - 1]
+                .iter()
+                .map(|name| format!(r#"{{"{name}":"#))
+                .collect();
+            let close = "}".repeat(depth - 1);
+            let name = levels[depth - 1];
+            let at: String = levels[..depth].iter().map(|n| format!(".{n}")).collect();
+            for (inner, path, says) in [
+                (
+                    format!(r#"{{"{name}":"x"}}"#),
+                    format!("object{at}"),
+                    "expected",
+                ),
+                (
+                    format!(r#"{{"{name}":null,"{name}":null}}"#),
+                    format!("object{}", &at[..at.len() - name.len() - 1]),
+                    "duplicate field",
+                ),
+            ] {
+                let object = format!("{open}{inner}{close}");
+                let err = pod_specs(raw(&object), cron.pod_spec_path).expect_err(&object);
+                let RequestError::Malformed { path: got, message } = err else {
+                    panic!("expected malformed, got {err:?}");
+                };
+                assert_eq!(got, path, "{object}");
+                assert!(message.contains(says), "{object}: {message}");
+            }
+        }
+        let deep =
+            r#"{"spec":{"jobTemplate":{"spec":{"template":{"spec":{"priorityClassName":7}}}}}}"#;
+        let RequestError::Malformed { path, .. } =
+            pod_specs(raw(deep), cron.pod_spec_path).expect_err("a number")
+        else {
+            panic!("expected malformed");
+        };
+        assert_eq!(
+            path,
+            "object.spec.jobTemplate.spec.template.spec.priorityClassName"
+        );
     }
 
     #[test]
