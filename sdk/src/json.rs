@@ -445,7 +445,7 @@ impl<'a> Reader<'a> {
 
 /// Whether two texts are the same, compared eight bytes at a time (the byte-by-byte `memcmp` of policy.wasm
 /// was 5% of a hot request, which compares the settings it was sent with those of the last request).
-pub fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+fn same_bytes(a: &[u8], b: &[u8]) -> bool {
     if a.len() != b.len() {
         return false;
     }
