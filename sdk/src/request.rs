@@ -562,11 +562,8 @@ fn step<'a>(
     let open = r.pos();
     r.begin_object("an object").map_err(here)?;
     let duplicate = |key: &str| here(format!("duplicate field `{key}`"));
-    let skip = |r: &mut Reader<'a>, key: &str| {
-        r.skip()
-            .map(|_| ())
-            .map_err(|m| malformed(&format!("{}.{key}", at(&pointer)), m))
-    };
+    let in_member = |key: &str, message| malformed(&format!("{}.{key}", at(&pointer)), message);
+    let skip = |r: &mut Reader<'a>, key: &str| r.skip().map(|_| ()).map_err(|m| in_member(key, m));
     let mut first = true;
     if let Some([]) = path {
         let mut spec = PodSpecView::default();
@@ -590,7 +587,7 @@ fn step<'a>(
             if bit != 0 && !first_time(&mut seen, bit) {
                 return Err(duplicate(&key));
             }
-            let field_error = |m| malformed(&format!("{}.{key}", at(&pointer)), m);
+            let field_error = |m| in_member(&key, m);
             match bit {
                 0 => skip(r, &key)?,
                 1 => {
