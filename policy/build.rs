@@ -1,10 +1,10 @@
 //! Links policy.wasm with a smaller stack than Rust's default of 1 MiB, so that an instance's linear memory
 //! is that much smaller and cheaper to reset when a pooled instance ends: a fresh-instance Pod validate
 //! measured the same to the answer with a 256 KiB stack and 320 KiB of memory, but 38.3 us instead of 33.5 us
-//! with the instance's drop (best of six runs each). 64 KiB is twice what
-//! every test needs (the e2e tests pass with 32 KiB): the reader skips and checks nesting without recursion,
-//! settings, requests and looked-up objects are read by their schema, a few levels deep, and the e2e tests
-//! send 10,000 levels of nesting at every field the policy reads. Rust's wasm targets place the stack first,
+//! with the instance's drop (best of six runs each). 64 KiB is twice what every test needs (the e2e tests pass
+//! with 32 KiB): the reader skips and checks nesting without recursion, settings, requests and looked-up
+//! objects are read by their schema, a few levels deep, and the e2e tests send 10,000 levels of nesting at
+//! every field the policy reads. Rust's wasm targets place the stack first,
 //! so an overflow would trap on an out-of-bounds access, which the host answers as a rejection; it never
 //! overwrites data.
 //!
