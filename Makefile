@@ -21,7 +21,7 @@ targets:
 ## (Debian: apt-get install binaryen), else as built.
 ## The e2e tests' build.rs uses the same target directory and the same wasm-opt step, so they test this module.
 WASM_OPT_FLAGS := -Os --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
-	--enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types
+	--enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types --enable-simd
 policy.wasm: targets
 	$(CARGO) build --release --target wasm32-wasip1 -p priority-guard-policy --target-dir $(WASM_TARGET_DIR)
 	if command -v wasm-opt >/dev/null; then wasm-opt $(WASM_OPT_FLAGS) $(WASM_OUT) -o policy.wasm; \

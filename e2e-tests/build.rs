@@ -16,7 +16,8 @@ fn main() {
         .parent()
         .expect("e2e-tests is inside the workspace")
         .to_path_buf();
-    for dir in ["sdk", "policy"] {
+    // `.cargo/config.toml` holds policy.wasm's rustflags (simd128).
+    for dir in ["sdk", "policy", ".cargo"] {
         println!("cargo:rerun-if-changed={}", root.join(dir).display());
     }
     println!(
@@ -76,6 +77,7 @@ fn optimised(wasm: &std::path::Path) -> Option<PathBuf> {
             "--enable-nontrapping-float-to-int",
             "--enable-multivalue",
             "--enable-reference-types",
+            "--enable-simd",
         ])
         .arg(wasm)
         .arg("-o")

