@@ -16,6 +16,24 @@ impl ClassPattern {
     /// Parses `name` or `prefix*`. The prefix may be empty (`*` matches every class); a `*` anywhere but at the
     /// end is refused, and so is a name that is not a valid PriorityClass name.
     pub fn parse(value: &str) -> Result<Self, String> {
+        Self::parse_owned(value.to_owned())
+    }
+
+    /// [`ClassPattern::parse`] of a string the pattern keeps: the settings' own text, without another
+    /// allocation.
+    pub fn parse_owned(mut value: String) -> Result<Self, String> {
+        let wildcard = Self::check(&value)?;
+        if wildcard {
+            value.pop();
+        }
+        Ok(Self {
+            text: value,
+            wildcard,
+        })
+    }
+
+    /// Checks `name` or `prefix*`; `true` for a prefix.
+    fn check(value: &str) -> Result<bool, String> {
         let (text, wildcard) = match value.strip_suffix('*') {
             Some(prefix) => (prefix, true),
             None => (value, false),
@@ -38,10 +56,7 @@ impl ClassPattern {
         } else {
             crate::names::dns_subdomain(text)?;
         }
-        Ok(Self {
-            text: text.to_owned(),
-            wildcard,
-        })
+        Ok(wildcard)
     }
 
     /// Whether the class name matches this pattern.

@@ -60,16 +60,19 @@ pub enum Operator {
 
 impl LabelSelector {
     /// Validates a selector; `field` names it in error messages (e.g. `rules[0].namespaceSelector`).
-    pub fn from_doc(doc: &LabelSelectorDoc, field: &str) -> Result<Self, Vec<(String, String)>> {
+    /// (`field` is written out only for an error: a fresh instance validates its settings on its first request.)
+    pub fn from_doc(
+        doc: &LabelSelectorDoc,
+        field: &dyn std::fmt::Display,
+    ) -> Result<Self, Vec<(String, String)>> {
         let mut errors = Vec::new();
         let mut requirements = Vec::new();
         for (key, value) in doc.match_labels.iter().flatten() {
-            let at = format!("{field}.matchLabels");
             if let Err(e) = crate::names::label_key(key) {
-                errors.push((at.clone(), e));
+                errors.push((format!("{field}.matchLabels"), e));
             }
             if let Err(e) = crate::names::label_value(value) {
-                errors.push((format!("{at}.{key}"), e));
+                errors.push((format!("{field}.matchLabels.{key}"), e));
             }
             requirements.push(Requirement {
                 key: key.clone(),
@@ -162,7 +165,7 @@ mod tests {
 
     fn selector(yaml_like: serde_json::Value) -> LabelSelector {
         let doc: LabelSelectorDoc = serde_json::from_value(yaml_like).expect("selector doc");
-        LabelSelector::from_doc(&doc, "s").expect("valid selector")
+        LabelSelector::from_doc(&doc, &"s").expect("valid selector")
     }
 
     fn labels(pairs: &[(&str, &str)]) -> BTreeMap<String, String> {
@@ -200,7 +203,7 @@ mod tests {
     #[case::bad_value(serde_json::json!({"matchLabels": {"env": "-x"}}), "s.matchLabels.env")]
     fn refused(#[case] doc: serde_json::Value, #[case] field: &str) {
         let doc: LabelSelectorDoc = serde_json::from_value(doc).expect("selector doc");
-        let errors = LabelSelector::from_doc(&doc, "s").expect_err("invalid selector");
+        let errors = LabelSelector::from_doc(&doc, &"s").expect_err("invalid selector");
         assert_eq!(errors[0].0, field);
     }
 }

@@ -4,7 +4,7 @@
 //! Parsing and validation happen together in [`Settings::from_value`], which refuses malformed settings with
 //! messages that name the field (`rules[1].defaultPriorityClass: ...`).
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeSet;
 use std::fmt;
 
 use serde::{Deserialize, Serialize};
@@ -248,14 +248,14 @@ impl Settings {
         let text = std::str::from_utf8(json).map_err(|e| {
             SettingsError::one("settings", format!("not valid JSON: not UTF-8: {e}"))
         })?;
-        Self::from_doc(&crate::settings_reader::read(text)?)
+        Self::from_owned_doc(crate::settings_reader::read(text)?)
     }
 
     /// [`Settings::from_json_slice`] for text this crate's reader has already checked to be JSON, such as
     /// [`crate::Payload`]'s `settings`: the syntax is not checked a second time. (Text that is not JSON is still
     /// refused, by the reading of the fields.)
     pub fn from_checked_json(text: &str) -> Result<Self, SettingsError> {
-        Self::from_doc(&crate::settings_reader::read_checked(text)?)
+        Self::from_owned_doc(crate::settings_reader::read_checked(text)?)
     }
 
     /// Parses and validates settings from a JSON value (YAML callers convert first). `null` means `{}`.
@@ -265,79 +265,84 @@ impl Settings {
 
     /// Validates parsed settings.
     pub fn from_doc(doc: &SettingsDoc) -> Result<Self, SettingsError> {
+        Self::from_owned_doc(doc.clone())
+    }
+
+    /// [`Settings::from_doc`], keeping the doc's strings instead of copying them: a fresh instance validates its
+    /// settings on its first request, where every allocation counts.
+    pub fn from_owned_doc(doc: SettingsDoc) -> Result<Self, SettingsError> {
         let mut errors = Vec::new();
         let mut push = |field: String, message: String| errors.push(FieldError { field, message });
 
         let mut unset = BTreeSet::new();
-        for (i, class) in doc.unset_priority_classes.iter().enumerate() {
-            match crate::names::dns_subdomain(class) {
+        for (i, class) in doc.unset_priority_classes.into_iter().enumerate() {
+            match crate::names::dns_subdomain(&class) {
                 Ok(()) => {
-                    unset.insert(class.clone());
+                    unset.insert(class);
                 }
                 Err(e) => push(format!("unsetPriorityClasses[{i}]"), e),
             }
         }
 
-        let mut rules = Vec::with_capacity(doc.rules.len());
-        let mut first_use: BTreeMap<&str, usize> = BTreeMap::new();
-        for (i, rule) in doc.rules.iter().enumerate() {
+        let mut rules: Vec<Rule> = Vec::with_capacity(doc.rules.len());
+        for (i, mut rule) in doc.rules.into_iter().enumerate() {
             // Written out only in messages: a fresh instance validates its settings on its first request.
             let at = RuleAt(i);
-            let name = match rule.name.as_deref() {
+            let name = match rule.name.take() {
                 None => {
                     push(format!("{at}.name"), "is required".into());
                     String::new()
                 }
                 Some(name) => {
-                    if let Err(e) = crate::names::dns_label(name) {
+                    if let Err(e) = crate::names::dns_label(&name) {
                         push(format!("{at}.name"), e);
                     } else if name == FALLBACK_RULE_NAME {
                         push(
                             format!("{at}.name"),
                             format!("\"{name}\" is reserved for the fallback"),
                         );
-                    } else if let Some(first) = first_use.get(name) {
+                    } else if let Some(first) = rules.iter().position(|r| r.name == name) {
+                        // The first rule of that name: an earlier rule with the same name and an error is
+                        // refused by the same check before this one.
                         push(
                             format!("{at}.name"),
                             format!("\"{name}\" is already the name of rules[{first}]"),
                         );
-                    } else {
-                        first_use.insert(name, i);
                     }
-                    name.to_owned()
+                    name
                 }
             };
+            let lists_namespaces = rule.namespaces.as_ref().is_some_and(|ns| !ns.is_empty());
             let mut namespaces = BTreeSet::new();
-            for (j, ns) in rule.namespaces.iter().flatten().enumerate() {
-                match crate::names::dns_label(ns) {
+            for (j, ns) in rule.namespaces.take().into_iter().flatten().enumerate() {
+                match crate::names::dns_label(&ns) {
                     Ok(()) => {
-                        namespaces.insert(ns.clone());
+                        namespaces.insert(ns);
                     }
                     Err(e) => push(format!("{at}.namespaces[{j}]"), e),
                 }
             }
             let namespace_selector = match &rule.namespace_selector {
                 None => None,
-                Some(doc) => match LabelSelector::from_doc(doc, &format!("{at}.namespaceSelector"))
-                {
-                    Ok(selector) => Some(selector),
-                    Err(problems) => {
-                        for (field, message) in problems {
-                            push(field, message);
+                Some(doc) => {
+                    match LabelSelector::from_doc(doc, &format_args!("{at}.namespaceSelector")) {
+                        Ok(selector) => Some(selector),
+                        Err(problems) => {
+                            for (field, message) in problems {
+                                push(field, message);
+                            }
+                            None
                         }
-                        None
                     }
-                },
+                }
             };
-            if rule.namespaces.as_ref().is_none_or(Vec::is_empty)
-                && rule.namespace_selector.is_none()
-            {
+            if !lists_namespaces && rule.namespace_selector.is_none() {
                 push(
                     at.to_string(),
                     "a rule needs namespaces or a namespaceSelector to say where it applies".into(),
                 );
             }
-            let policy = class_policy(rule, &at, &unset, &mut push);
+            let policy = class_policy(&mut rule, &at, &unset, &mut push);
             rules.push(Rule {
                 name,
                 namespaces,
@@ -346,7 +351,7 @@ impl Settings {
             });
         }
 
-        let fallback = doc.fallback.as_ref().map(|fallback| {
+        let fallback = doc.fallback.map(|mut fallback| {
             for (set, key) in [
                 (fallback.name.is_some(), "name"),
                 (fallback.namespaces.is_some(), "namespaces"),
@@ -360,7 +365,7 @@ impl Settings {
                     );
                 }
             }
-            class_policy(fallback, &"fallback", &unset, &mut push)
+            class_policy(&mut fallback, &"fallback", &unset, &mut push)
         });
 
         let custom_workloads = crate::custom::validate(&doc.custom_workloads, &mut push);
@@ -369,12 +374,16 @@ impl Settings {
             crate::priority_classes::PriorityClassRules {
                 max_value: pc
                     .max_value
-                    .and_then(|v| int32(v, &format!("{at}.maxValue"), &mut push)),
+                    .and_then(|v| int32(v, &format_args!("{at}.maxValue"), &mut push)),
                 allow_global_default: pc.allow_global_default.unwrap_or(true),
                 require_description: pc.require_description,
-                require_non_preempting_below: pc
-                    .require_non_preempting_below
-                    .and_then(|v| int32(v, &format!("{at}.requireNonPreemptingBelow"), &mut push)),
+                require_non_preempting_below: pc.require_non_preempting_below.and_then(|v| {
+                    int32(
+                        v,
+                        &format_args!("{at}.requireNonPreemptingBelow"),
+                        &mut push,
+                    )
+                }),
             }
         });
 
@@ -429,16 +438,17 @@ impl std::fmt::Display for RuleAt {
     }
 }
 
+/// The class policy of a rule, taking its lists and default out of `rule`.
 fn class_policy(
-    rule: &RuleDoc,
+    rule: &mut RuleDoc,
     at: &dyn std::fmt::Display,
     unset: &BTreeSet<String>,
     push: &mut impl FnMut(String, String),
 ) -> ClassPolicy {
-    let mut patterns = |list: &[String], key: &str| -> BTreeSet<ClassPattern> {
+    let mut patterns = |list: Vec<String>, key: &str| -> BTreeSet<ClassPattern> {
         let mut set = BTreeSet::new();
-        for (j, text) in list.iter().enumerate() {
-            match ClassPattern::parse(text) {
+        for (j, text) in list.into_iter().enumerate() {
+            match ClassPattern::parse_owned(text) {
                 Ok(p) => {
                     set.insert(p);
                 }
@@ -448,8 +458,8 @@ fn class_policy(
         set
     };
     let classes = match (
-        &rule.allowed_priority_classes,
-        &rule.denied_priority_classes,
+        rule.allowed_priority_classes.take(),
+        rule.denied_priority_classes.take(),
     ) {
         (Some(_), Some(_)) => {
             push(
@@ -486,7 +496,7 @@ fn class_policy(
     }
     let max_priority = rule
         .max_priority
-        .and_then(|v| int32(v, &format!("{at}.maxPriority"), push));
+        .and_then(|v| int32(v, &format_args!("{at}.maxPriority"), push));
     let allowed_preemption_policies = rule.allowed_preemption_policies.as_ref().map(|list| {
         let key = format!("{at}.allowedPreemptionPolicies");
         if list.is_empty() {
@@ -512,7 +522,7 @@ fn class_policy(
     });
     ClassPolicy {
         classes,
-        default_priority_class: rule.default_priority_class.clone(),
+        default_priority_class: rule.default_priority_class.take(),
         require_priority_class: rule.require_priority_class,
         max_priority,
         allowed_preemption_policies,
@@ -520,12 +530,16 @@ fn class_policy(
 }
 
 /// A priority value: Kubernetes stores them as 32-bit integers.
-fn int32(value: i64, field: &str, push: &mut impl FnMut(String, String)) -> Option<i32> {
+fn int32(
+    value: i64,
+    field: &dyn fmt::Display,
+    push: &mut impl FnMut(String, String),
+) -> Option<i32> {
     match i32::try_from(value) {
         Ok(v) => Some(v),
         Err(_) => {
             push(
-                field.to_owned(),
+                field.to_string(),
                 format!(
                     "{value} is not a priority value: Kubernetes priorities are 32-bit integers ({} to {})",
                     i32::MIN,

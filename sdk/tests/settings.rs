@@ -63,6 +63,28 @@ fn every_problem_is_reported_in_document_order() {
 }
 
 #[test]
+fn a_repeated_rule_name_points_at_its_first_use() {
+    let err = Settings::from_value(json!({"rules": [
+        {"name": "Bad", "namespaces": ["a"]},
+        {"name": "a", "namespaces": ["a"]},
+        {"name": "Bad", "namespaces": ["b"]},
+        {"name": "a", "namespaces": ["c"]},
+        {"name": "a", "namespaces": ["d"]},
+    ]}))
+    .expect_err("repeated names");
+    let messages: Vec<String> = err.errors.iter().map(ToString::to_string).collect();
+    assert_eq!(
+        messages,
+        [
+            r#"rules[0].name: "Bad" may contain only lowercase letters, digits and '-'"#,
+            r#"rules[2].name: "Bad" may contain only lowercase letters, digits and '-'"#,
+            r#"rules[3].name: "a" is already the name of rules[1]"#,
+            r#"rules[4].name: "a" is already the name of rules[1]"#,
+        ]
+    );
+}
+
+#[test]
 fn unknown_key_message_names_the_key() {
     let err = Settings::from_value(
         json!({"rules": [{"name": "a", "namespaces": ["a"], "allowedPriorityClass": ["x"]}]}),
