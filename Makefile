@@ -16,9 +16,9 @@ WASM_BINDGEN_VERSION := $(shell sed -n 's/^wasm-bindgen = "=\(.*\)"/\1/p' web/Ca
 targets:
 	rustup target add wasm32-wasip1 wasm32-unknown-unknown
 
-## policy.wasm: wasm32-wasip1, release (opt-level s with the sdk at 3, lto, one codegen unit, stripped,
-## panic=abort, a 64 KiB stack in 192 KiB of initial memory), then `wasm-opt -Os` when binaryen is installed
-## (Debian: apt-get install binaryen), else as built.
+## policy.wasm: wasm32-wasip1 with Wasm SIMD (simd128, set in .cargo/config.toml), release (opt-level s with the
+## sdk at 3, lto, one codegen unit, stripped, panic=abort, a 64 KiB stack in 192 KiB of initial memory), then
+## `wasm-opt -Os` when binaryen is installed (Debian: apt-get install binaryen), else as built.
 ## The e2e tests' build.rs uses the same target directory and the same wasm-opt step, so they test this module.
 WASM_OPT_FLAGS := -Os --enable-bulk-memory --enable-sign-ext --enable-mutable-globals \
 	--enable-nontrapping-float-to-int --enable-multivalue --enable-reference-types --enable-simd
