@@ -142,8 +142,9 @@ fn decide_payload(
     })
 }
 
-/// The payload as text: checked sixteen bytes at a time with Wasm SIMD (simdutf8), which took a tenth of the
-/// time std's check did on a 6 KB Pod; std's check names where the first invalid byte is.
+/// The payload as text: checked sixteen bytes at a time with Wasm SIMD (simdutf8), 1.2% of a hot 6 KB Pod
+/// validate where std's check was 3.7% (jitdump profiles); std's check, on a refusal only, names where the
+/// first invalid byte is.
 fn utf8(payload: &[u8]) -> Result<&str, std::str::Utf8Error> {
     simdutf8::basic::from_utf8(payload).or_else(|_| std::str::from_utf8(payload))
 }

@@ -302,8 +302,8 @@ impl Settings {
                             format!("\"{name}\" is reserved for the fallback"),
                         );
                     } else if let Some(first) = rules.iter().position(|r| r.name == name) {
-                        // The first rule of that name: an earlier rule with the same name and an error is
-                        // refused by the same check before this one.
+                        // The first rule of that name is the first use of a valid one: an earlier rule with
+                        // this name passed the same checks above.
                         push(
                             format!("{at}.name"),
                             format!("\"{name}\" is already the name of rules[{first}]"),
