@@ -187,7 +187,7 @@ impl Decided {
     /// in its order), written directly so that the mutated object's text goes in as it is.
     fn to_json(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(
-            96 + self.message.as_ref().map_or(0, String::len)
+            128 + self.message.as_ref().map_or(0, String::len)
                 + self.mutated_object.as_ref().map_or(0, String::len),
         );
         out.extend_from_slice(br#"{"accepted":"#);

@@ -36,21 +36,36 @@ pub fn dns_subdomain(value: &str) -> Result<(), String> {
     if value.len() > 253 {
         return Err(format!("\"{value}\" is longer than 253 characters"));
     }
-    for part in value.split('.') {
-        if part.is_empty()
-            || !part
-                .bytes()
-                .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-            || part.starts_with('-')
-            || part.ends_with('-')
-        {
-            return Err(format!(
-                "\"{value}\" is not a valid name: use lowercase letters, digits, '-' and '.', \
-                 starting and ending with a letter or digit"
-            ));
-        }
+    if !dot_separated_labels(value.as_bytes()) {
+        return Err(format!(
+            "\"{value}\" is not a valid name: use lowercase letters, digits, '-' and '.', \
+             starting and ending with a letter or digit"
+        ));
     }
     Ok(())
+}
+
+/// Whether `bytes` are DNS labels separated by dots: none empty, each of `a-z`, `0-9` and `-` and starting and
+/// ending with a letter or digit. One pass over the bytes (a fresh instance checks every class name of its
+/// settings; splitting at the dots was a tenth of validating them).
+fn dot_separated_labels(bytes: &[u8]) -> bool {
+    let letter_or_digit = |b: u8| b.is_ascii_lowercase() || b.is_ascii_digit();
+    // Each byte is checked against the one before it, the start counting as a dot.
+    let mut previous = b'.';
+    for &b in bytes {
+        let fits = match b {
+            // A label ends with a letter or digit, and is not empty.
+            b'.' => letter_or_digit(previous),
+            // A label does not start with '-'.
+            b'-' => previous != b'.',
+            _ => letter_or_digit(b),
+        };
+        if !fits {
+            return false;
+        }
+        previous = b;
+    }
+    letter_or_digit(previous)
 }
 
 /// The name part of a label key or a label value: at most 63 characters of letters, digits, `-`, `_` and `.`,
@@ -129,8 +144,48 @@ mod tests {
     #[case::wildcard("system-*", false)]
     #[case::uppercase("High", false)]
     #[case::too_long(&"a".repeat(254), false)]
+    #[case::leading_dot(".a", false)]
+    #[case::trailing_dot("a.", false)]
+    #[case::dash_after_dot("a.-b", false)]
+    #[case::dash_before_dot("a-.b", false)]
+    #[case::dash_inside_parts("a-b.c-d", true)]
+    #[case::longest(&"a".repeat(253), true)]
     fn dns_subdomains(#[case] value: &str, #[case] valid: bool) {
         assert_eq!(dns_subdomain(value).is_ok(), valid, "{value}");
+    }
+
+    /// The one-pass check against the definition (dot-separated DNS labels), on every string of up to five
+    /// characters from an alphabet that has each kind of byte it tells apart.
+    #[test]
+    fn subdomains_are_dot_separated_labels() {
+        let by_definition = |value: &str| {
+            value.split('.').all(|part| {
+                !part.is_empty()
+                    && part
+                        .bytes()
+                        .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+                    && !part.starts_with('-')
+                    && !part.ends_with('-')
+            })
+        };
+        let alphabet = ['a', '7', '-', '.', 'A', '*'];
+        let mut values = vec![String::new()];
+        let mut checked = 0;
+        for _ in 0..5 {
+            values = values
+                .iter()
+                .flat_map(|v| alphabet.iter().map(move |c| format!("{v}{c}")))
+                .collect();
+            for value in &values {
+                assert_eq!(
+                    dns_subdomain(value).is_ok(),
+                    by_definition(value),
+                    "{value:?}"
+                );
+                checked += 1;
+            }
+        }
+        assert_eq!(checked, 6 + 36 + 216 + 1296 + 7776);
     }
 
     #[rstest]
