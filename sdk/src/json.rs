@@ -397,11 +397,10 @@ impl<'a> Reader<'a> {
     pub(crate) fn skip(&mut self) -> Result<&'a str, Error> {
         let bytes = self.bytes();
         let start = skip_ws(bytes, self.pos);
-        let mut open = Nesting::default();
-        let skipped = skip_from(bytes, start, &mut open);
-        self.deepest = self.deepest.max(self.depth + open.deepest);
-        self.suspect |= open.suspect;
-        match skipped {
+        let skipped = skip_from(bytes, start);
+        self.deepest = self.deepest.max(self.depth + skipped.deepest);
+        self.suspect |= skipped.suspect;
+        match skipped.end {
             Ok(end) => {
                 self.pos = end;
                 Ok(self.since(start))
@@ -457,83 +456,140 @@ fn same_bytes(a: &[u8], b: &[u8]) -> bool {
 /// Where a skip failed, and why; a reason that starts with `expected` gets what was found added.
 type SkipError = (usize, &'static str);
 
+/// Skips whitespace. The usual case, compact JSON, is one range test: LLVM folds an equality test for each
+/// whitespace byte into the `match` that follows, and its jump table cost an indirect jump per token.
 #[inline(always)]
-fn skip_ws(bytes: &[u8], mut pos: usize) -> usize {
+fn skip_ws(bytes: &[u8], pos: usize) -> usize {
+    match bytes.get(pos) {
+        Some(&b) if b > b' ' => pos,
+        _ => skip_ws_bytes(bytes, pos),
+    }
+}
+
+fn skip_ws_bytes(bytes: &[u8], mut pos: usize) -> usize {
     while let Some(b' ' | b'\n' | b'\r' | b'\t') = bytes.get(pos) {
         pos += 1;
     }
     pos
 }
 
-/// Skips the value at `pos` (after whitespace) and returns where it ends.
-fn skip_from(bytes: &[u8], mut pos: usize, open: &mut Nesting) -> Result<usize, SkipError> {
-    'value: loop {
+/// What [`skip_from`] found.
+struct Skipped {
+    /// Where the value ends, or where and why it is not valid.
+    end: Result<usize, SkipError>,
+    /// The deepest nesting reached.
+    deepest: usize,
+    /// Whether a number with an exponent, or of over 300 characters, or a surrogate escape was skipped.
+    suspect: bool,
+}
+
+/// Skips the value at `pos` (after whitespace) and says where it ends.
+///
+/// The nesting and the flags are local variables, not fields behind a reference: policy.wasm kept those in
+/// linear memory, with stores at every object and array opened and closed.
+fn skip_from(bytes: &[u8], mut pos: usize) -> Skipped {
+    let mut open = Nesting::default();
+    let mut deeper = Vec::new();
+    let mut suspect = false;
+    // `?` for the labelled block: an error ends the skip with the nesting reached so far.
+    macro_rules! or_end {
+        ($label:lifetime, $result:expr) => {
+            match $result {
+                Ok(value) => value,
+                Err(e) => break $label Err(e),
+            }
+        };
+    }
+    let end = 'skip: loop {
         pos = skip_ws(bytes, pos);
-        match bytes.get(pos) {
-            Some(b'"') => pos = skip_string_at(bytes, pos + 1, &mut open.suspect)?,
-            Some(b'{') => {
-                pos = skip_ws(bytes, pos + 1);
-                if bytes.get(pos) == Some(&b'}') {
-                    pos += 1;
-                    open.deepest = open.deepest.max(open.depth + 1);
-                } else {
-                    open.push(true);
-                    pos = skip_key(bytes, pos)?;
-                    continue 'value;
+        // A string, the most common value, is told apart before the `match`, by a test LLVM cannot fold into
+        // the `match`'s jump table: an indirect jump per value mispredicts as the values' kinds alternate.
+        if bytes
+            .get(pos)
+            .is_some_and(|&b| STRING_START[usize::from(b)])
+        {
+            pos = or_end!('skip, skip_string_at(bytes, pos + 1, &mut suspect));
+        } else {
+            match bytes.get(pos) {
+                Some(b'"') => pos = or_end!('skip, skip_string_at(bytes, pos + 1, &mut suspect)),
+                Some(b'{') => {
+                    pos = skip_ws(bytes, pos + 1);
+                    if bytes.get(pos) == Some(&b'}') {
+                        pos += 1;
+                        open.deepest = open.deepest.max(open.depth + 1);
+                    } else {
+                        open.push(true, &mut deeper);
+                        pos = or_end!('skip, skip_key(bytes, pos));
+                        continue 'skip;
+                    }
                 }
-            }
-            Some(b'[') => {
-                pos = skip_ws(bytes, pos + 1);
-                if bytes.get(pos) == Some(&b']') {
-                    pos += 1;
-                    open.deepest = open.deepest.max(open.depth + 1);
-                } else {
-                    open.push(false);
-                    continue 'value;
+                Some(b'[') => {
+                    pos = skip_ws(bytes, pos + 1);
+                    if bytes.get(pos) == Some(&b']') {
+                        pos += 1;
+                        open.deepest = open.deepest.max(open.depth + 1);
+                    } else {
+                        open.push(false, &mut deeper);
+                        continue 'skip;
+                    }
                 }
-            }
-            Some(b'-' | b'0'..=b'9') => {
-                let start = pos;
-                pos = skip_number(bytes, pos)?;
-                if pos - start > 300 || bytes[start..pos].iter().any(|b| matches!(b, b'e' | b'E')) {
-                    open.suspect = true;
+                Some(b'-' | b'0'..=b'9') => {
+                    let start = pos;
+                    pos = or_end!('skip, skip_number(bytes, pos));
+                    if pos - start > 300
+                        || bytes[start..pos].iter().any(|b| matches!(b, b'e' | b'E'))
+                    {
+                        suspect = true;
+                    }
                 }
+                Some(b't') => pos = or_end!('skip, skip_literal(bytes, pos, b"true")),
+                Some(b'f') => pos = or_end!('skip, skip_literal(bytes, pos, b"false")),
+                Some(b'n') => pos = or_end!('skip, skip_literal(bytes, pos, b"null")),
+                Some(_) => break Err((pos, "expected a value")),
+                None => break Err((pos, EOF)),
             }
-            Some(b't') => pos = skip_literal(bytes, pos, b"true")?,
-            Some(b'f') => pos = skip_literal(bytes, pos, b"false")?,
-            Some(b'n') => pos = skip_literal(bytes, pos, b"null")?,
-            Some(_) => return Err((pos, "expected a value")),
-            None => return Err((pos, EOF)),
         }
-        // After a value: close what it ends, or go on to the next member or element.
+        // After a value: close what it ends, or go on to the next member or element. Two tests, no jump table:
+        // a comma, or the closer of what is open (a byte that depends on the nesting).
         loop {
             let Some(in_object) = open.top() else {
-                return Ok(pos);
+                break 'skip Ok(pos);
             };
             pos = skip_ws(bytes, pos);
-            match bytes.get(pos) {
-                Some(b',') => {
-                    pos = skip_ws(bytes, pos + 1);
-                    if in_object {
-                        pos = skip_key(bytes, pos)?;
-                    }
-                    continue 'value;
+            let b = bytes.get(pos).copied();
+            if b == Some(b',') {
+                pos = skip_ws(bytes, pos + 1);
+                if in_object {
+                    pos = or_end!('skip, skip_key(bytes, pos));
                 }
-                Some(b'}') if in_object => {
-                    pos += 1;
-                    open.pop();
-                }
-                Some(b']') if !in_object => {
-                    pos += 1;
-                    open.pop();
-                }
-                Some(_) if in_object => return Err((pos, "expected `,` or `}`")),
-                Some(_) => return Err((pos, "expected `,` or `]`")),
-                None => return Err((pos, EOF)),
+                continue 'skip;
             }
+            let closer = if in_object { b'}' } else { b']' };
+            if b == Some(closer) {
+                pos += 1;
+                open.pop(&mut deeper);
+                continue;
+            }
+            break 'skip Err(match b {
+                None => (pos, EOF),
+                Some(_) if in_object => (pos, "expected `,` or `}`"),
+                Some(_) => (pos, "expected `,` or `]`"),
+            });
         }
+    };
+    Skipped {
+        end,
+        deepest: open.deepest,
+        suspect,
     }
 }
+
+/// Which bytes start a string (`"`), as a table.
+static STRING_START: [bool; 256] = {
+    let mut table = [false; 256];
+    table[b'"' as usize] = true;
+    table
+};
 
 /// Skips a key and its `:` at `pos`.
 #[inline(always)]
@@ -812,23 +868,22 @@ fn eof() -> Error {
     EOF.to_owned()
 }
 
-/// The objects and arrays a skip is inside: a bit per level, `true` for an object.
+/// The objects and arrays a skip is inside: a bit per level, `true` for an object, the last 64 levels here and
+/// those before in a list of their own (`deeper`), kept apart so that these fields stay in registers (with the
+/// list among them, policy.wasm kept them all in linear memory).
 #[derive(Default)]
 struct Nesting {
     depth: usize,
     bits: u64,
-    deeper: Vec<u64>,
     /// The deepest nesting reached.
     deepest: usize,
-    /// Whether a number with an exponent, or of over 300 characters, or a surrogate escape was skipped.
-    suspect: bool,
 }
 
 impl Nesting {
     #[inline(always)]
-    fn push(&mut self, object: bool) {
+    fn push(&mut self, object: bool, deeper: &mut Vec<u64>) {
         if self.depth > 0 && self.depth.is_multiple_of(64) {
-            self.deeper.push(self.bits);
+            set_aside(deeper, self.bits);
             self.bits = 0;
         }
         self.bits = (self.bits << 1) | u64::from(object);
@@ -837,11 +892,11 @@ impl Nesting {
     }
 
     #[inline(always)]
-    fn pop(&mut self) {
+    fn pop(&mut self, deeper: &mut Vec<u64>) {
         self.depth -= 1;
         self.bits >>= 1;
         if self.depth > 0 && self.depth.is_multiple_of(64) {
-            self.bits = self.deeper.pop().unwrap_or_default();
+            self.bits = take_back(deeper);
         }
     }
 
@@ -849,6 +904,18 @@ impl Nesting {
     fn top(&self) -> Option<bool> {
         (self.depth > 0).then_some(self.bits & 1 == 1)
     }
+}
+
+#[cold]
+#[inline(never)]
+fn set_aside(deeper: &mut Vec<u64>, bits: u64) {
+    deeper.push(bits);
+}
+
+#[cold]
+#[inline(never)]
+fn take_back(deeper: &mut Vec<u64>) -> u64 {
+    deeper.pop().unwrap_or_default()
 }
 
 #[cfg(test)]
