@@ -154,6 +154,11 @@ impl<'a> Reader<'a> {
 
     /// Reads `null` if it is next.
     pub(crate) fn null(&mut self) -> Result<bool, Error> {
+        // The usual case first, without the dispatch of `kind`: a value that cannot be `null`.
+        self.ws();
+        if matches!(self.byte(), Some(b) if b != b'n' && VALUE_START[usize::from(b)]) {
+            return Ok(false);
+        }
         if self.kind()? == Kind::Null {
             self.literal(b"null")?;
             Ok(true)
@@ -164,6 +169,12 @@ impl<'a> Reader<'a> {
 
     /// Reads the `{` of an object, or fails with a type error naming `expected`.
     pub(crate) fn begin_object(&mut self, expected: &str) -> Result<(), Error> {
+        self.ws();
+        if self.byte() == Some(b'{') {
+            self.pos += 1;
+            self.open();
+            return Ok(());
+        }
         match self.kind()? {
             Kind::Object => {
                 self.pos += 1;
@@ -176,6 +187,12 @@ impl<'a> Reader<'a> {
 
     /// Reads the `[` of an array, or fails with a type error naming `expected`.
     pub(crate) fn begin_array(&mut self, expected: &str) -> Result<(), Error> {
+        self.ws();
+        if self.byte() == Some(b'[') {
+            self.pos += 1;
+            self.open();
+            return Ok(());
+        }
         match self.kind()? {
             Kind::Array => {
                 self.pos += 1;
@@ -236,6 +253,10 @@ impl<'a> Reader<'a> {
 
     /// Reads a string, or fails with a type error naming `expected`.
     pub(crate) fn string(&mut self, expected: &str) -> Result<Cow<'a, str>, Error> {
+        self.ws();
+        if self.byte() == Some(b'"') {
+            return self.string_content();
+        }
         match self.kind()? {
             Kind::String => self.string_content(),
             other => Err(invalid_type(other, expected)),
@@ -247,6 +268,10 @@ impl<'a> Reader<'a> {
         &mut self,
         expected: &str,
     ) -> Result<Option<Cow<'a, str>>, Error> {
+        self.ws();
+        if self.byte() == Some(b'"') {
+            return self.string_content().map(Some);
+        }
         match self.kind()? {
             Kind::String => self.string_content().map(Some),
             Kind::Null => self.literal(b"null").map(|()| None),
@@ -588,6 +613,20 @@ fn skip_from(bytes: &[u8], mut pos: usize) -> Skipped {
 static STRING_START: [bool; 256] = {
     let mut table = [false; 256];
     table[b'"' as usize] = true;
+    table
+};
+
+/// Which bytes start a value: `"`, `{`, `[`, `-`, digits, and the first letters of `true`, `false` and `null`.
+static VALUE_START: [bool; 256] = {
+    let mut table = [false; 256];
+    let mut b = 0;
+    while b < 256 {
+        table[b] = matches!(
+            b as u8,
+            b'"' | b'{' | b'[' | b'-' | b'0'..=b'9' | b't' | b'f' | b'n'
+        );
+        b += 1;
+    }
     table
 };
 
