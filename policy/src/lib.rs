@@ -8,7 +8,9 @@ use kubewarden_policy_sdk::settings::SettingsValidationResponse;
 use kubewarden_policy_sdk::wapc_guest as guest;
 use priority_guard_sdk::decision::{self, ClassLookup, Labels};
 use priority_guard_sdk::priority_classes::{self, PriorityClassInfo};
-use priority_guard_sdk::{Outcome, Payload, Settings, messages, mutation, request};
+use priority_guard_sdk::{
+    Outcome, Payload, PayloadSettings, Settings, messages, mutation, request,
+};
 use serde::Serialize;
 use std::cell::RefCell;
 use std::rc::Rc;
@@ -102,11 +104,18 @@ fn decide_payload(
     let known = last.as_ref().map(|(text, _)| &**text);
     let payload = Payload::from_json_knowing(text, known)
         .map_err(|e| malformed(&format!("the payload is not a validation request: {e}")))?;
+    let invalid =
+        |e: priority_guard_sdk::SettingsError| (messages::invalid_settings(&e), CODE_BAD_REQUEST);
     let settings = match (payload.settings, last) {
-        (None, _) => Rc::new(Settings::default()),
-        (Some(_), Some((_, settings))) if payload.settings_known => settings,
-        (Some(raw), _) => validated_settings(raw)
-            .map_err(|e| (messages::invalid_settings(&e), CODE_BAD_REQUEST))?,
+        (PayloadSettings::Absent, _) => Rc::new(Settings::default()),
+        (PayloadSettings::Known(_), Some((_, settings))) => settings,
+        // Known settings are those of `last`: not reached, but validated like any others if it were.
+        (PayloadSettings::Known(text), None) => {
+            validated_settings(text, Settings::from_checked_json(text)).map_err(invalid)?
+        }
+        (PayloadSettings::Read { text, doc }, _) => {
+            validated_settings(text, doc.and_then(Settings::from_owned_doc)).map_err(invalid)?
+        }
     };
     let request = payload.request.map_err(|e| malformed(&e))?;
     let outcome = priority_guard_sdk::decide_in_cluster(
@@ -156,10 +165,12 @@ thread_local! {
     static LAST_SETTINGS: RefCell<Option<(Rc<str>, Rc<Settings>)>> = const { RefCell::new(None) };
 }
 
-/// Validates settings other than the last valid ones, and remembers them when they are valid.
-fn validated_settings(json: &str) -> Result<Rc<Settings>, priority_guard_sdk::SettingsError> {
-    // The payload's reader has checked the text's syntax.
-    let settings = Rc::new(Settings::from_checked_json(json)?);
+/// Settings other than the last valid ones, validated from `json`: remembered when they are valid.
+fn validated_settings(
+    json: &str,
+    validated: Result<Settings, priority_guard_sdk::SettingsError>,
+) -> Result<Rc<Settings>, priority_guard_sdk::SettingsError> {
+    let settings = Rc::new(validated?);
     LAST_SETTINGS.with(|last| *last.borrow_mut() = Some((Rc::from(json), Rc::clone(&settings))));
     Ok(settings)
 }

@@ -31,5 +31,5 @@ pub mod settings;
 mod settings_reader;
 
 pub use decision::{AcceptReason, DecisionError, Outcome, decide, decide_in_cluster};
-pub use request::{AdmissionRequestView, Payload, RequestError};
+pub use request::{AdmissionRequestView, Payload, PayloadSettings, RequestError};
 pub use settings::{Settings, SettingsError};

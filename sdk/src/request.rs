@@ -9,6 +9,7 @@ use std::borrow::Cow;
 
 use crate::json::{Kind, Reader, invalid_type};
 use crate::kinds::{self, Segment};
+use crate::settings::{SettingsDoc, SettingsError};
 
 /// A request that cannot be read; the policy rejects it with this message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -90,10 +91,39 @@ struct ObjectRead<'a> {
 pub struct Payload<'a> {
     /// The request, or why it cannot be read (reported after the settings, which are checked first).
     pub request: Result<AdmissionRequestView<'a>, RequestError>,
+    /// The settings.
+    pub settings: PayloadSettings<'a>,
+}
+
+/// The settings of a [`Payload`].
+#[derive(Debug, Clone)]
+#[allow(
+    clippy::large_enum_variant,
+    reason = "one per payload, moved into Settings: a box would be one more allocation on a fresh instance"
+)]
+pub enum PayloadSettings<'a> {
+    /// Absent or `null`.
+    Absent,
+    /// The `known_settings` given to [`Payload::from_json_knowing`]: their text, not read again.
+    Known(&'a str),
+    /// Other settings: their text, and what they read as, in the payload's pass (the text is valid JSON; the
+    /// fields are not validated yet).
+    Read {
+        /// The settings' JSON text.
+        text: &'a str,
+        /// The settings as written, or the first field that cannot be read.
+        doc: Result<SettingsDoc, SettingsError>,
+    },
+}
+
+impl PayloadSettings<'_> {
     /// The settings' JSON text; `None` when absent or null.
-    pub settings: Option<&'a str>,
-    /// Whether the settings are the `known_settings` given to [`Payload::from_json_knowing`].
-    pub settings_known: bool,
+    pub fn text(&self) -> Option<&str> {
+        match self {
+            PayloadSettings::Absent => None,
+            PayloadSettings::Known(text) | PayloadSettings::Read { text, .. } => Some(text),
+        }
+    }
 }
 
 impl<'a> Payload<'a> {
@@ -108,7 +138,6 @@ impl<'a> Payload<'a> {
     /// sends the same settings with every request).
     pub fn from_json_knowing(text: &'a str, known_settings: Option<&str>) -> Result<Self, String> {
         let mut r = Reader::new(text);
-        let mut settings_known = false;
         r.begin_object("a validation request object")?;
         let (mut request, mut settings) = (None, None);
         let mut first = true;
@@ -130,13 +159,10 @@ impl<'a> Payload<'a> {
                     request = Some(read);
                 }
                 "settings" => {
-                    let known = known_settings.and_then(|known| r.skip_known(known));
-                    settings_known = known.is_some();
-                    let value = match known {
-                        Some(value) => value,
-                        None => r.skip()?,
-                    };
-                    settings = Some((value != "null").then_some(value));
+                    settings = Some(match known_settings.and_then(|known| r.skip_known(known)) {
+                        Some(text) => PayloadSettings::Known(text),
+                        None => read_settings(&mut r)?,
+                    });
                 }
                 _ => {
                     r.skip()?;
@@ -146,10 +172,30 @@ impl<'a> Payload<'a> {
         r.end()?;
         Ok(Payload {
             request: request.ok_or("missing field `request`")?,
-            settings: settings.flatten(),
-            settings_known,
+            settings: settings.unwrap_or(PayloadSettings::Absent),
         })
     }
+}
+
+/// Reads the settings at the reader's position in the payload's pass: read straight into their document, rather
+/// than checked as JSON there and read again afterwards. The error is about the payload's JSON.
+fn read_settings<'a>(r: &mut Reader<'a>) -> Result<PayloadSettings<'a>, String> {
+    let start = r.start();
+    if r.null()? {
+        return Ok(PayloadSettings::Absent);
+    }
+    let before = r.clone();
+    let doc = crate::settings_reader::read_value(r);
+    if doc.is_err() {
+        // A field that cannot be read is reported after the rest of the payload's JSON is checked, as the
+        // settings are reported after the request's JSON: read them again, as JSON only.
+        *r = before;
+        r.skip()?;
+    }
+    Ok(PayloadSettings::Read {
+        text: r.since(start),
+        doc,
+    })
 }
 
 impl<'a> AdmissionRequestView<'a> {
@@ -915,7 +961,12 @@ mod tests {
                 "settings": {"rules": []}}"#,
         )
         .expect("a payload");
-        assert_eq!(payload.settings, Some(r#"{"rules": []}"#));
+        assert_eq!(payload.settings.text(), Some(r#"{"rules": []}"#));
+        assert!(
+            matches!(&payload.settings, PayloadSettings::Read { doc: Ok(doc), .. } if doc.rules.is_empty()),
+            "{:?}",
+            payload.settings
+        );
         let view = payload
             .request
             .expect("the request's own fields are readable");
@@ -927,7 +978,7 @@ mod tests {
 
         let payload = Payload::from_json(r#"{"request": {"kind": "Pod"}, "settings": null}"#)
             .expect("a payload");
-        assert_eq!(payload.settings, None);
+        assert_eq!(payload.settings.text(), None);
         assert!(payload.request.is_err(), "kind is not an object");
 
         for (text, says) in [
@@ -946,6 +997,58 @@ mod tests {
             let err = Payload::from_json(text).expect_err(text);
             assert!(err.contains(says), "{text}: {err}");
         }
+    }
+
+    /// Settings are read into their document in the payload's pass; what cannot be read is reported as the
+    /// settings' field when their JSON is valid, and as the payload's JSON otherwise.
+    #[test]
+    fn settings_are_read_in_the_payloads_pass() {
+        let payload = |settings: &str| {
+            format!(
+                r#"{{"settings": {settings}, "request": {{"kind": {{"kind": "Pod"}}, "operation": "CREATE"}}}}"#
+            )
+        };
+        let known = r#"{"rules": [{"name": "p", "namespaces": ["prod"]}]}"#;
+        let text = payload(known);
+        let read = Payload::from_json_knowing(&text, Some(known)).expect("a payload");
+        assert!(
+            matches!(read.settings, PayloadSettings::Known(t) if t == known),
+            "{:?}",
+            read.settings
+        );
+        let read = Payload::from_json_knowing(&text, Some("{}")).expect("a payload");
+        match read.settings {
+            PayloadSettings::Read { text, doc: Ok(doc) } => {
+                assert_eq!(text, known);
+                assert_eq!(doc.rules[0].name.as_deref(), Some("p"));
+            }
+            other => panic!("read settings, got {other:?}"),
+        }
+
+        // A field that cannot be read, in valid JSON: the settings' error, and the request is still read.
+        let text = payload(r#"{"rules": 7, "fallback": {}}"#);
+        let read = Payload::from_json(&text).expect("valid JSON");
+        match read.settings {
+            PayloadSettings::Read { text, doc: Err(e) } => {
+                assert_eq!(text, r#"{"rules": 7, "fallback": {}}"#);
+                assert!(e.to_string().starts_with("rules: invalid type"), "{e}");
+            }
+            other => panic!("a field error, got {other:?}"),
+        }
+        assert!(read.request.is_ok());
+
+        // The same field error, with a syntax error after it: the payload is not JSON.
+        let text = payload(r#"{"rules": 7, "fallback": {]}"#);
+        let err = Payload::from_json(&text).expect_err("not JSON");
+        assert!(err.contains("expected"), "{err}");
+
+        let text = payload("null");
+        let read = Payload::from_json(&text).expect("a payload");
+        assert!(
+            matches!(read.settings, PayloadSettings::Absent),
+            "{:?}",
+            read.settings
+        );
     }
 
     #[test]

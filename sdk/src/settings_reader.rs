@@ -27,7 +27,12 @@ pub(crate) fn read(text: &str) -> Result<SettingsDoc> {
 
 /// [`read`] for text already checked to be JSON.
 pub(crate) fn read_checked(text: &str) -> Result<SettingsDoc> {
-    let r = &mut Reader::new(text);
+    read_value(&mut Reader::new(text))
+}
+
+/// Reads the settings value at the reader's position (a payload's `settings`). A syntax error is reported as
+/// an error of the field where it is: a caller that must tell syntax errors apart checks the text again.
+pub(crate) fn read_value(r: &mut Reader<'_>) -> Result<SettingsDoc> {
     if r.null().map_err(|e| at(&Path::Root, e))? {
         return Ok(SettingsDoc::default());
     }
