@@ -207,19 +207,23 @@ impl<'a> Reader<'a> {
     /// is cleared.
     pub(crate) fn next_key(&mut self, first: &mut bool) -> Result<Option<Cow<'a, str>>, Error> {
         self.ws();
-        match self.byte() {
-            Some(b'}') => {
-                self.pos += 1;
-                self.depth = self.depth.saturating_sub(1);
-                return Ok(None);
+        let b = self.byte();
+        // Tests apart for the first member and the others: in one `match`, `"` and `,` became a jump table, and
+        // its indirect jump was a fifth of this function in jitdump profiles.
+        if b == Some(b'}') {
+            self.pos += 1;
+            self.depth = self.depth.saturating_sub(1);
+            return Ok(None);
+        }
+        if *first {
+            if b != Some(b'"') {
+                return Err(self.unexpected("a key or `}`"));
             }
-            Some(b',') if !*first => {
-                self.pos += 1;
-                self.ws();
-            }
-            Some(b'"') if *first => {}
-            _ if *first => return Err(self.unexpected("a key or `}`")),
-            _ => return Err(self.unexpected("`,` or `}`")),
+        } else if b == Some(b',') {
+            self.pos += 1;
+            self.ws();
+        } else {
+            return Err(self.unexpected("`,` or `}`"));
         }
         *first = false;
         if self.byte() != Some(b'"') {
