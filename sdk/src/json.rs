@@ -564,10 +564,9 @@ fn skip_from(bytes: &[u8], mut pos: usize) -> Skipped {
                 }
                 Some(b'-' | b'0'..=b'9') => {
                     let start = pos;
-                    pos = or_end!('skip, skip_number(bytes, pos));
-                    if pos - start > 300
-                        || bytes[start..pos].iter().any(|b| matches!(b, b'e' | b'E'))
-                    {
+                    let exponent;
+                    (pos, exponent) = or_end!('skip, skip_number_seeing_exponent(bytes, pos));
+                    if exponent || pos - start > 300 {
                         suspect = true;
                     }
                 }
@@ -760,7 +759,13 @@ fn skip_digits(bytes: &[u8], mut pos: usize) -> (usize, bool) {
     (pos, pos > start)
 }
 
-fn skip_number(bytes: &[u8], mut pos: usize) -> Result<usize, SkipError> {
+fn skip_number(bytes: &[u8], pos: usize) -> Result<usize, SkipError> {
+    skip_number_seeing_exponent(bytes, pos).map(|(end, _)| end)
+}
+
+/// [`skip_number`], saying whether the number has an exponent.
+#[inline(always)]
+fn skip_number_seeing_exponent(bytes: &[u8], mut pos: usize) -> Result<(usize, bool), SkipError> {
     let invalid = |pos| (pos, INVALID_NUMBER);
     if bytes.get(pos) == Some(&b'-') {
         pos += 1;
@@ -786,9 +791,9 @@ fn skip_number(bytes: &[u8], mut pos: usize) -> Result<usize, SkipError> {
         if !any {
             return Err(invalid(end));
         }
-        pos = end;
+        return Ok((end, true));
     }
-    Ok(pos)
+    Ok((pos, false))
 }
 
 fn skip_literal(bytes: &[u8], pos: usize, word: &[u8]) -> Result<usize, SkipError> {
