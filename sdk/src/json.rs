@@ -354,6 +354,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Advances over characters that need no attention in a string and returns where they end.
+    #[inline(always)]
     fn plain_run(&mut self) -> usize {
         self.pos = plain_run(self.bytes(), self.pos);
         self.pos
