@@ -142,6 +142,7 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline(always)]
     fn eat(&mut self, byte: u8, expected: &str) -> Result<(), Error> {
         self.ws();
         if self.byte() == Some(byte) {
@@ -325,6 +326,10 @@ impl<'a> Reader<'a> {
     }
 
     /// Reads the string at the position (its opening quote), borrowed unless it has escapes.
+    ///
+    /// Inline, where keys and strings are read: a call costs the caller its registers in Cranelift's code. A
+    /// string with an escape or an error is read on, out of line.
+    #[inline(always)]
     fn string_content(&mut self) -> Result<Cow<'a, str>, Error> {
         self.pos += 1;
         let start = self.pos;
@@ -333,6 +338,13 @@ impl<'a> Reader<'a> {
             self.pos += 1;
             return Ok(Cow::Borrowed(self.text.get(start..end).unwrap_or_default()));
         }
+        self.string_content_after(start, end)
+    }
+
+    /// [`Reader::string_content`] from the first byte that needs attention (at `end`; the string started at
+    /// `start`).
+    #[inline(never)]
+    fn string_content_after(&mut self, start: usize, end: usize) -> Result<Cow<'a, str>, Error> {
         let mut owned = String::from(self.text.get(start..end).unwrap_or_default());
         loop {
             match self.byte() {
