@@ -437,6 +437,18 @@ impl<'a> Reader<'a> {
     /// The hot loop of reading a request (most of an object is skipped): free functions on a local position,
     /// the string scan inlined, nesting without recursion.
     pub(crate) fn skip(&mut self) -> Result<&'a str, Error> {
+        let start = self.skip_from_start()?;
+        Ok(self.since(start))
+    }
+
+    /// [`Reader::skip`] without the text, which costs a call to slice it (most values skipped are not kept).
+    pub(crate) fn skip_over(&mut self) -> Result<(), Error> {
+        self.skip_from_start().map(|_| ())
+    }
+
+    /// Skips the next value, checking it, and returns where it starts.
+    #[inline(never)]
+    fn skip_from_start(&mut self) -> Result<usize, Error> {
         let bytes = self.bytes();
         let start = skip_ws(bytes, self.pos);
         let skipped = skip_from(bytes, start);
@@ -445,7 +457,7 @@ impl<'a> Reader<'a> {
         match skipped.end {
             Ok(end) => {
                 self.pos = end;
-                Ok(self.since(start))
+                Ok(start)
             }
             Err((at, message)) => {
                 self.pos = at;

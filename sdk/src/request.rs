@@ -154,7 +154,7 @@ impl<'a> Payload<'a> {
                         // Reported later; the rest of the payload is still read (and a syntax error in the
                         // request is one of the payload).
                         r = before;
-                        r.skip()?;
+                        r.skip_over()?;
                     }
                     request = Some(read);
                 }
@@ -165,7 +165,7 @@ impl<'a> Payload<'a> {
                     });
                 }
                 _ => {
-                    r.skip()?;
+                    r.skip_over()?;
                 }
             }
         }
@@ -206,7 +206,7 @@ impl<'a> AdmissionRequestView<'a> {
         if view.is_err() {
             // A syntax error anywhere in the text comes first, as it would for any JSON reader.
             r = Reader::new(json);
-            r.skip().map_err(|m| malformed(ROOT, m))?;
+            r.skip_over().map_err(|m| malformed(ROOT, m))?;
         }
         let view = view?;
         r.end().map_err(|m| malformed("its end", m))?;
@@ -242,7 +242,7 @@ impl<'a> AdmissionRequestView<'a> {
                 "name" => 5,
                 "object" => 6,
                 _ => {
-                    r.skip().map_err(|m| malformed(&key, m))?;
+                    r.skip_over().map_err(|m| malformed(&key, m))?;
                     continue;
                 }
             };
@@ -409,7 +409,7 @@ pub(crate) fn read_fields<'a>(
             key: &key,
         };
         let Some(field) = names.iter().position(|name| *name == key) else {
-            r.skip().map_err(|m| member.error(m))?;
+            r.skip_over().map_err(|m| member.error(m))?;
             continue;
         };
         if seen & 1 << field != 0 {
@@ -434,7 +434,7 @@ pub fn object_labels(
     let mut first = true;
     while let Some(key) = r.next_key(&mut first).map_err(|m| malformed(ROOT, m))? {
         if key != "metadata" {
-            r.skip().map_err(|m| malformed(&key, m))?;
+            r.skip_over().map_err(|m| malformed(&key, m))?;
             continue;
         }
         if std::mem::replace(&mut seen_metadata, true) {
@@ -609,7 +609,7 @@ fn step<'a>(
     r.begin_object("an object").map_err(here)?;
     let duplicate = |key: &str| here(format!("duplicate field `{key}`"));
     let in_member = |key: &str, message| malformed(&format!("{}.{key}", at(&pointer)), message);
-    let skip = |r: &mut Reader<'a>, key: &str| r.skip().map(|_| ()).map_err(|m| in_member(key, m));
+    let skip = |r: &mut Reader<'a>, key: &str| r.skip_over().map_err(|m| in_member(key, m));
     let mut first = true;
     if let Some([]) = path {
         let mut spec = PodSpecView::default();
