@@ -564,8 +564,8 @@ fn skip_from(bytes: &[u8], mut pos: usize) -> Skipped {
         {
             pos = or_end!('skip, skip_string_at(bytes, pos + 1, &mut suspect));
         } else {
+            // Any value but a string (strings are told apart above).
             match bytes.get(pos) {
-                Some(b'"') => pos = or_end!('skip, skip_string_at(bytes, pos + 1, &mut suspect)),
                 Some(b'{') => {
                     pos = skip_ws(bytes, pos + 1);
                     if bytes.get(pos) == Some(&b'}') {
