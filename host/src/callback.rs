@@ -116,6 +116,13 @@ fn parse<'a, T: Deserialize<'a>>(payload: &'a [u8], what: &str) -> Result<T, Str
     serde_json::from_slice(payload).map_err(|e| format!("cannot parse the {what} request: {e}"))
 }
 
+/// A lookup the cluster could not answer, in the words of policy-evaluator, which wraps every failure of a
+/// request it forwarded to the cluster this way (`Callback evaluation failure: Cannot find ...`); a refusal of
+/// access is not forwarded, and not wrapped.
+fn callback_failure(error: crate::HostError) -> String {
+    format!("Callback evaluation failure: {error}")
+}
+
 fn to_bytes(value: &Value) -> Result<Vec<u8>, String> {
     serde_json::to_vec(value).map_err(|e| format!("cannot serialize the answer: {e}"))
 }
@@ -172,7 +179,7 @@ impl CallbackContext {
                         &req.name,
                         req.namespace.as_deref(),
                     )
-                    .map_err(|e| e.to_string())?;
+                    .map_err(callback_failure)?;
                 to_bytes(&apply_field_masks(object.clone(), req.field_masks.as_ref()))
             }
             ("kubernetes", "list_resources_by_namespace") => {
@@ -227,7 +234,7 @@ impl CallbackContext {
         let items = self
             .cluster
             .list(api_version, kind, namespace, label_selector, field_selector)
-            .map_err(|e| e.to_string())?
+            .map_err(callback_failure)?
             .into_iter()
             .map(|object| apply_field_masks(object.clone(), field_masks))
             .collect();

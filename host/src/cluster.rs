@@ -308,6 +308,7 @@ impl ClusterState {
         namespace: Option<&str>,
     ) -> Result<&Value> {
         self.check_connected()?;
+        let requested_namespace = namespace;
         let namespace = namespace.filter(|ns| !ns.is_empty());
         let namespace = match (self.scope(api_version, kind), namespace) {
             (Scope::Cluster, _) => "",
@@ -324,12 +325,11 @@ impl ClusterState {
             namespace: namespace.to_owned(),
             name: name.to_owned(),
         };
-        self.objects.get(&key).ok_or_else(|| {
-            HostError::NotFound(if namespace.is_empty() {
-                format!("{api_version}/{kind} named '{name}'")
-            } else {
-                format!("{api_version}/{kind} named '{name}' in namespace '{namespace}'")
-            })
+        self.objects.get(&key).ok_or_else(|| HostError::NotFound {
+            api_version: api_version.to_owned(),
+            kind: kind.to_owned(),
+            name: name.to_owned(),
+            namespace: requested_namespace.map(str::to_owned),
         })
     }
 
@@ -492,7 +492,10 @@ metadata:
     fn lookups_and_errors() {
         let state = ClusterState::from_yaml_or_json(KUBECTL_YAML).unwrap();
         let err = state.get("v1", "Namespace", "nope", None).unwrap_err();
-        assert_eq!(err.to_string(), "cannot find v1/Namespace named 'nope'");
+        assert_eq!(
+            err.to_string(),
+            "Cannot find v1/Namespace named 'nope' inside of namespace 'None'"
+        );
         let prod = state
             .list("v1", "Namespace", None, Some("env=prod"), None)
             .unwrap();
@@ -546,7 +549,7 @@ metadata:
                 .get("v1", "ConfigMap", "d", Some("a"))
                 .unwrap_err()
                 .to_string(),
-            "cannot find v1/ConfigMap named 'd' in namespace 'a'"
+            r#"Cannot find v1/ConfigMap named 'd' inside of namespace 'Some("a")'"#
         );
         assert_eq!(
             state

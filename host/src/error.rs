@@ -73,9 +73,20 @@ pub enum HostError {
     #[error("no kubernetes cluster is connected to this host")]
     NoCluster,
 
-    /// A Kubernetes lookup found nothing.
-    #[error("cannot find {0}")]
-    NotFound(String),
+    /// A Kubernetes lookup found nothing. The text is policy-evaluator's (the evaluator of kwctl and
+    /// policy-server), namespace and all, so that a policy sees the same error under both hosts:
+    /// `Cannot find v1/Namespace named 'x' inside of namespace 'None'`.
+    #[error("Cannot find {api_version}/{kind} named '{name}' inside of namespace '{namespace:?}'")]
+    NotFound {
+        /// The apiVersion asked for.
+        api_version: String,
+        /// The kind asked for.
+        kind: String,
+        /// The name asked for.
+        name: String,
+        /// The namespace as the request gave it (`None` for a cluster-scoped lookup).
+        namespace: Option<String>,
+    },
 
     /// A Kubernetes lookup does not fit the scope of the resource (namespaced or cluster-wide).
     #[error("{0}")]

@@ -202,7 +202,10 @@ fn host_calls_are_answered_within_the_grants() {
         &get_namespace("nope"),
     )
     .unwrap_err();
-    assert_eq!(err, "cannot find v1/Namespace named 'nope'");
+    assert_eq!(
+        err,
+        "Callback evaluation failure: Cannot find v1/Namespace named 'nope' inside of namespace 'None'"
+    );
 
     let err = host_call(
         &policy,

@@ -263,9 +263,11 @@ fn lookup_namespace_labels(namespace: &str) -> Result<Labels, String> {
 /// Reads a PriorityClass through Kubewarden's `kubernetes/get_resource` host capability: `Ok(None)` when it does
 /// not exist.
 ///
-/// The host reports a missing object as an error: the apiserver's NotFound (`priorityclasses.scheduling.k8s.io
-/// "x" not found`) under policy-server and kwctl, `cannot find ...` under this project's host. Those mean "does
-/// not exist"; any other error (no access granted, no cluster) is a failed lookup, and the policy fails closed.
+/// The host reports a missing object as an error. policy-evaluator (kwctl, policy-server) and this project's
+/// host say `Cannot find scheduling.k8s.io/v1/PriorityClass named 'x' inside of namespace 'None'` (behind
+/// `Callback evaluation failure: `); a host that passes on the Kubernetes client's error says NotFound. Those
+/// mean "does not exist"; any other error (no access granted, no cluster) is a failed lookup, and the policy
+/// fails closed.
 fn lookup_priority_class(name: &str) -> ClassLookup {
     let request = GetResource {
         api_version: priority_classes::API_VERSION,
@@ -300,7 +302,13 @@ fn lookup_priority_class(name: &str) -> ClassLookup {
 
 /// Whether a host error says the object does not exist.
 fn is_not_found(error: &str) -> bool {
-    error.contains("not found") || error.contains("NotFound") || error.contains("cannot find")
+    error.contains(" not found") || error.contains("NotFound") || {
+        // policy-evaluator's `get_resource`: `Cannot find {apiVersion}/{kind} named '{name}' inside of
+        // namespace '{namespace:?}'`.
+        error
+            .find("Cannot find ")
+            .is_some_and(|at| error[at..].contains("' inside of namespace '"))
+    }
 }
 
 #[cfg(test)]
@@ -312,8 +320,15 @@ mod lookup_tests {
         assert!(is_not_found(
             r#"ApiError: priorityclasses.scheduling.k8s.io "x" not found: NotFound (ErrorResponse { reason: "NotFound", code: 404 })"#
         ));
+        // kwctl 1.31.0 against a real apiserver, as the guest sees it.
         assert!(is_not_found(
-            "cannot find scheduling.k8s.io/v1/PriorityClass named 'x'"
+            "Host error: Callback evaluation failure: Cannot find scheduling.k8s.io/v1/PriorityClass named 'dev-typo' inside of namespace 'None'"
+        ));
+        assert!(is_not_found(
+            r#"Callback evaluation failure: Cannot find v1/Namespace named 'x' inside of namespace 'Some("x")'"#
+        ));
+        assert!(!is_not_found(
+            "Host error: Callback evaluation failure: error trying to connect: tcp connect error: Connection refused"
         ));
         assert!(!is_not_found(
             "Policy has not been granted access to Kubernetes scheduling.k8s.io/v1/PriorityClass resources. The violation has been reported."
