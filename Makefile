@@ -5,16 +5,22 @@ WASM_TARGET_DIR := target/policy-wasm
 WASM_OUT := $(WASM_TARGET_DIR)/wasm32-wasip1/release/priority_guard_policy.wasm
 CLI := target/debug/priority-guard
 # The playground: the facade built for wasm32-unknown-unknown in policy.wasm's target directory (the host-side
-# proc-macros, built in release for both, are shared), then wasm-bindgen of the same version as the crate.
+# proc-macros, built in release for both, are shared), then wasm-bindgen of the same version as the crate
+# (scripts/setup.sh installs it).
 WEB_WASM := $(WASM_TARGET_DIR)/wasm32-unknown-unknown/release/priority_guard_web.wasm
 WEB_OUT := target/playground
-WASM_BINDGEN_VERSION := $(shell sed -n 's/^wasm-bindgen = "=\(.*\)"/\1/p' web/Cargo.toml)
 
-.PHONY: demo test targets lint policy.wasm annotated-policy.wasm cli bench bench-check bench-cel differential fuzz clean web web-test artifacthub-pkg.yml
+.PHONY: demo test setup targets lint policy.wasm annotated-policy.wasm cli bench bench-check bench-cel differential fuzz clean web web-test artifacthub-pkg.yml
 
-## The wasm targets a fresh machine lacks (a no-op once installed).
+## What `make test` needs on a fresh machine (Debian 12, Rust through rustup, npm), installed only where it is
+## missing: the wasm targets, rustfmt and clippy, Debian's docker-registry, chromium and binaryen, wasm-bindgen-cli
+## at the version pinned in web/Cargo.toml, and the npm packages of web/. Silent when everything is there.
+setup:
+	@scripts/setup.sh
+
+## The wasm targets alone (all that `make demo` needs to install).
 targets:
-	rustup target add wasm32-wasip1 wasm32-unknown-unknown
+	@scripts/setup.sh targets
 
 ## policy.wasm: wasm32-wasip1 with Wasm SIMD (simd128, set in .cargo/config.toml), release (opt-level s with the
 ## sdk at 3, lto, one codegen unit, stripped, panic=abort, a 64 KiB stack in 192 KiB of initial memory), then
@@ -42,16 +48,16 @@ artifacthub-pkg.yml: cli
 
 ## The browser playground, as static files in target/playground/ (serve it with any static server).
 web: targets
+	@scripts/setup.sh wasm-bindgen
 	$(CARGO) build --release --target wasm32-unknown-unknown -p priority-guard-web --target-dir $(WASM_TARGET_DIR)
-	@wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $(WASM_BINDGEN_VERSION)" || { \
-	  echo "wasm-bindgen $(WASM_BINDGEN_VERSION) is needed: cargo install --version $(WASM_BINDGEN_VERSION) wasm-bindgen-cli" >&2; exit 1; }
 	rm -rf $(WEB_OUT)
 	wasm-bindgen --target web --no-typescript --out-dir $(WEB_OUT)/pkg $(WEB_WASM)
 	cp web/www/index.html web/www/style.css web/www/app.js $(WEB_OUT)/
 
 ## The playground in Debian's Chromium (playwright-core); screenshots in target/playground-test/.
 web-test: web
-	cd web && npm ci --no-audit --no-fund && npm test
+	@scripts/setup.sh packages npm
+	cd web && npm test
 
 ## The main job on the built-in example: the prod/preprod/dev settings and requests under wasmtime.
 demo: annotated-policy.wasm
@@ -100,8 +106,8 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 ## Every test: formatting, lints, unit, table, e2e (policy.wasm under wasmtime, push/pull through a local
-## registry), and the playground in a browser.
-test: targets lint
+## registry), and the playground in a browser, after installing what is missing (`setup`).
+test: setup lint
 	$(CARGO) test --workspace
 	$(MAKE) web-test
 
