@@ -60,7 +60,10 @@ wasm_bindgen() {
   [ -n "$version" ] || { say "no pinned wasm-bindgen version in web/Cargo.toml" >&2; exit 2; }
   if wasm-bindgen --version 2>/dev/null | grep -qx "wasm-bindgen $version"; then return; fi
   say "installing wasm-bindgen-cli $version (cargo install)"
-  cargo install --locked --version "$version" wasm-bindgen-cli
+  # Its own lockfile first; when the registry no longer serves a version locked there (a yanked crate), the
+  # newest compatible versions.
+  cargo install --locked --version "$version" wasm-bindgen-cli ||
+    { say "retrying without --locked (a version its lockfile names is no longer served)"; cargo install --version "$version" wasm-bindgen-cli; }
 }
 
 npm_packages() {
