@@ -412,7 +412,10 @@ mod tests {
             &json!({"api_version": "v1", "kind": "Namespace", "name": "prod", "disable_cache": false}),
         )
         .unwrap_err();
-        assert_eq!(err, "no kubernetes cluster is connected to this host");
+        assert_eq!(
+            err,
+            "Callback evaluation failure: no kubernetes cluster is connected to this host"
+        );
         assert!(
             call(&ctx, "kubernetes", "can_i", &json!({}))
                 .unwrap_err()

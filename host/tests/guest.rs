@@ -257,7 +257,10 @@ fn without_cluster_lookups_fail() {
         &get_namespace("prod"),
     )
     .unwrap_err();
-    assert_eq!(err, "no kubernetes cluster is connected to this host");
+    assert_eq!(
+        err,
+        "Callback evaluation failure: no kubernetes cluster is connected to this host"
+    );
 }
 
 #[test]

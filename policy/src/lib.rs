@@ -351,6 +351,46 @@ mod tests {
         serde_json::from_slice(&answer).expect("JSON")
     }
 
+    /// Inputs the mutation fuzz target failed on: a request to be defaulted whose object has a lone surrogate
+    /// escape in a key that the reading skips. The answer must be one a host reads back, so it is a refusal
+    /// naming the surrogate, as for a lone surrogate in a value.
+    #[test]
+    fn a_lone_surrogate_in_a_key_is_refused_not_echoed() {
+        const SETTINGS: &str = r#"{"rules":[{"name":"production","namespaces":["prod"],"allowedPriorityClasses":["prod-pc"],"defaultPriorityClass":"prod-pc"}],"mutateWorkloadTemplates":true}"#;
+        for request in [
+            include_str!("../../fuzz/regressions/mutation/mutation-surrogate-key-pod"),
+            include_str!("../../fuzz/regressions/mutation/mutation-surrogate-key-rc"),
+        ] {
+            let payload = format!(r#"{{"request":{},"settings":{SETTINGS}}}"#, request.trim());
+            let answer = validate_payload(payload.as_bytes(), |_| Ok(Labels::new()));
+            let answer: serde_json::Value =
+                serde_json::from_slice(&answer).expect("an answer hosts can read");
+            assert_eq!(answer["accepted"], false, "{answer}");
+            assert_eq!(answer["code"], 400, "{answer}");
+            assert!(
+                answer["message"]
+                    .as_str()
+                    .is_some_and(|m| m.contains("lone surrogate")),
+                "{answer}"
+            );
+        }
+        // A valid pair in a key is no reason to refuse: the Pod is defaulted.
+        let payload = format!(
+            r#"{{"request":{{"uid":"u","kind":{{"group":"","version":"v1","kind":"Pod"}},"operation":"CREATE","namespace":"prod","object":{{"metadata":{{"annotations":{{"smile\ud83d\ude00":"x"}}}},"spec":{{"containers":[]}}}}}},"settings":{SETTINGS}}}"#
+        );
+        let answer = validate_payload(payload.as_bytes(), |_| Ok(Labels::new()));
+        let answer: serde_json::Value = serde_json::from_slice(&answer).expect("JSON");
+        assert_eq!(answer["accepted"], true, "{answer}");
+        assert_eq!(
+            answer["mutated_object"]["metadata"]["annotations"]["smile\u{1f600}"], "x",
+            "{answer}"
+        );
+        assert_eq!(
+            answer["mutated_object"]["spec"]["priorityClassName"],
+            "prod-pc"
+        );
+    }
+
     #[test]
     fn settings_are_reused_only_for_the_same_text() {
         let strict = r#"{"rules": [{"name": "p", "namespaces": ["prod"], "allowedPriorityClasses": ["prod-pc"]}]}"#;

@@ -573,7 +573,7 @@ fn skip_from(bytes: &[u8], mut pos: usize) -> Skipped {
                         open.deepest = open.deepest.max(open.depth + 1);
                     } else {
                         open.push(true, &mut deeper);
-                        pos = or_end!('skip, skip_key(bytes, pos));
+                        pos = or_end!('skip, skip_key(bytes, pos, &mut suspect));
                         continue 'skip;
                     }
                 }
@@ -613,7 +613,7 @@ fn skip_from(bytes: &[u8], mut pos: usize) -> Skipped {
             if b == Some(b',') {
                 pos = skip_ws(bytes, pos + 1);
                 if in_object {
-                    pos = or_end!('skip, skip_key(bytes, pos));
+                    pos = or_end!('skip, skip_key(bytes, pos, &mut suspect));
                 }
                 continue 'skip;
             }
@@ -658,13 +658,14 @@ static VALUE_START: [bool; 256] = {
     table
 };
 
-/// Skips a key and its `:` at `pos`.
+/// Skips a key and its `:` at `pos`. A key is a string like any other: `surrogate` is set as
+/// [`skip_string_at`] sets it, since a mutated object echoes its keys to the host as much as its values.
 #[inline(always)]
-fn skip_key(bytes: &[u8], pos: usize) -> Result<usize, SkipError> {
+fn skip_key(bytes: &[u8], pos: usize, surrogate: &mut bool) -> Result<usize, SkipError> {
     if bytes.get(pos) != Some(&b'"') {
         return Err((pos, "expected a key"));
     }
-    let pos = skip_ws(bytes, skip_string_at(bytes, pos + 1, &mut false)?);
+    let pos = skip_ws(bytes, skip_string_at(bytes, pos + 1, surrogate)?);
     match bytes.get(pos) {
         Some(b':') => Ok(pos + 1),
         Some(_) => Err((pos, "expected `:`")),

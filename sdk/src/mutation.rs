@@ -468,6 +468,11 @@ mod tests {
             "123456789012345678901234567890",
         ] {
             objects.push(format!(r#"{{"spec":{{"a":{value}}}}}"#));
+            if let Some(string) = value.strip_prefix('"') {
+                // The same escapes in a key, at two depths.
+                objects.push(format!(r#"{{"spec":{{"{string}:1}}}}"#));
+                objects.push(format!(r#"{{"a":[{{"b":{{"{string}:[]}}}}]}}"#));
+            }
         }
         for object in objects {
             let response = format!(r#"{{"accepted":true,"mutated_object":{object}}}"#);

@@ -943,6 +943,18 @@ mod tests {
                     r#"{"metadata":{"annotations":{"a":"\u00e9"}},"spec":{}}"#.to_owned(),
                     true,
                 ),
+                // Keys are echoed like values: a surrogate escape in a key, walked or skipped, at any depth.
+                (
+                    r#"{"metadata":{"annotations":{"a\ud800":"x"}},"spec":{}}"#.to_owned(),
+                    false,
+                ),
+                (
+                    r#"{"spec":{"containers":[{"resources":{"requests":{"m\uda14ai":"1"}}}]}}"#
+                        .to_owned(),
+                    false,
+                ),
+                (r#"{"x\udc00":1,"spec":{}}"#.to_owned(), false),
+                (r#"{"spec":{"x\u00e9":1}}"#.to_owned(), true),
                 (r#"{"spec":{"priority":1e3}}"#.to_owned(), false),
                 (format!(r#"{{"x":{}}}"#, "9".repeat(301)), false),
                 (r#"{"x":-12.5}"#.to_owned(), true),
@@ -952,6 +964,62 @@ mod tests {
                 assert_eq!(view.object_fits_responses(), fits, "{json}");
             }
         }
+    }
+
+    /// The fast path's promise, against serde_json: an object whose reading says it fits a response, or that
+    /// passes the full check, is one that serde_json reads back in a response, for escapes in keys and values,
+    /// read along or skipped, at every depth.
+    #[test]
+    fn objects_echoed_without_a_check_are_readable_by_serde_json() {
+        let escapes = [
+            r"\ud800",
+            r"\udc00",
+            r"\uda14ai",
+            r"\ud83d\ude00",
+            r"\u00e9",
+            "plain",
+        ];
+        // Where the string goes: `{}` is the key or the value, inside members the decision reads or skips.
+        let places = [
+            r#"{"metadata":{"annotations":{"KEY":"VALUE"}},"spec":{}}"#,
+            r#"{"metadata":{"labels":{"KEY":"VALUE"}},"spec":{"priorityClassName":"x"}}"#,
+            r#"{"KEY":"VALUE","spec":{}}"#,
+            r#"{"spec":{"KEY":"VALUE"}}"#,
+            r#"{"spec":{"containers":[{"name":"a","resources":{"requests":{"KEY":"VALUE"}}}]}}"#,
+            r#"{"spec":{"x":[[[{"y":[{"KEY":"VALUE"}]}]]]}}"#,
+            r#"{"status":{"a":{"b":{"c":{"KEY":["VALUE"]}}}}}"#,
+        ];
+        let mut checked = 0;
+        for escape in escapes {
+            for place in places {
+                for (key, value) in [(escape, "v"), ("k", escape)] {
+                    let object = place
+                        .replace("KEY", &format!("k{key}"))
+                        .replace("VALUE", &format!("v{value}"));
+                    let json = format!(
+                        r#"{{"kind":{{"kind":"Pod"}},"operation":"CREATE","object":{object}}}"#
+                    );
+                    let Ok(view) = AdmissionRequestView::from_json(&json) else {
+                        // The reader refuses a lone surrogate where it reads the string itself.
+                        assert!(
+                            serde_json::from_str::<serde_json::Value>(&object).is_err(),
+                            "{object}"
+                        );
+                        continue;
+                    };
+                    let echoed = view.object_fits_responses()
+                        || crate::mutation::readable_by_hosts(&object).is_ok();
+                    let response = format!(r#"{{"accepted":true,"mutated_object":{object}}}"#);
+                    let host_reads = serde_json::from_str::<serde_json::Value>(&response).is_ok();
+                    assert_eq!(echoed, host_reads, "{object}");
+                    if view.object_fits_responses() {
+                        assert!(host_reads, "the fast path skipped the check: {object}");
+                    }
+                    checked += 1;
+                }
+            }
+        }
+        assert!(checked > 70, "{checked}");
     }
 
     #[test]

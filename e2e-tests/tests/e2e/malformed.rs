@@ -481,3 +481,38 @@ fn an_exhausted_memory_limit_rejects_the_request() {
         .expect("an answer");
     assert!(answer.accepted, "{:?}", answer.message);
 }
+
+/// The inputs the mutation fuzz target failed on (fuzz/regressions/mutation/): requests to be defaulted whose
+/// object has a lone surrogate escape in a key. policy.wasm, handed the raw payload, refuses them naming the
+/// surrogate instead of answering with an object that policy-server and kwctl could not read back.
+#[rstest]
+#[case::pod(include_str!("../../../fuzz/regressions/mutation/mutation-surrogate-key-pod"))]
+#[case::replication_controller(include_str!(
+    "../../../fuzz/regressions/mutation/mutation-surrogate-key-rc"
+))]
+fn a_lone_surrogate_in_a_key_is_refused_not_echoed(#[case] request: &str) {
+    let settings = r#"{"rules":[{"name":"production","namespaces":["prod"],"allowedPriorityClasses":["prod-pc"],"defaultPriorityClass":"prod-pc"}],"mutateWorkloadTemplates":true}"#;
+    let payload = format!(r#"{{"request":{},"settings":{settings}}}"#, request.trim());
+    let answer = call(payload.as_bytes());
+    assert!(!answer.accepted);
+    assert_eq!(answer.code, Some(400));
+    let message = answer.message.expect("a message");
+    assert!(message.contains("lone surrogate"), "{message}");
+    assert!(answer.mutated_object.is_none());
+}
+
+#[test]
+fn a_surrogate_pair_in_a_key_is_defaulted() {
+    let payload = json!({"request": {"uid": "u", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+                        "operation": "CREATE", "namespace": "prod",
+                        "object": {"metadata": {"annotations": {"smile\u{1f600}": "x"}}, "spec": {}}},
+           "settings": {"rules": [{"name": "production", "namespaces": ["prod"], "defaultPriorityClass": "prod-pc"}]}});
+    // serde_json writes the emoji as UTF-8; the escaped pair is what the fuzz inputs carry.
+    let text = payload.to_string().replace('\u{1f600}', r"\ud83d\ude00");
+    assert!(text.contains(r"smile\ud83d\ude00"));
+    let answer = call(text.as_bytes());
+    assert!(answer.accepted, "{:?}", answer.message);
+    let object = answer.mutated_object.expect("a mutated object");
+    assert_eq!(object["metadata"]["annotations"]["smile\u{1f600}"], "x");
+    assert_eq!(object["spec"]["priorityClassName"], "prod-pc");
+}
