@@ -6,7 +6,7 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow};
 use priority_guard_sdk::Settings;
-use priority_guard_sdk::native::{self, KubernetesVersion, Options};
+use priority_guard_sdk::output::native::{self, KubernetesVersion, Options};
 
 use crate::input;
 
@@ -30,7 +30,8 @@ pub(crate) struct VapArgs {
 pub(crate) fn vap(args: &VapArgs) -> Result<()> {
     let kubernetes_version = KubernetesVersion::parse(&args.kubernetes_version)
         .map_err(|e| anyhow!("--kubernetes-version: {e}"))?;
-    priority_guard_sdk::names::dns_subdomain(&args.name).map_err(|e| anyhow!("--name: {e}"))?;
+    priority_guard_sdk::model::names::dns_subdomain(&args.name)
+        .map_err(|e| anyhow!("--name: {e}"))?;
     let value = input::read_json_or_yaml(&args.settings, "settings file")?;
     let settings = Settings::from_value(value)
         .with_context(|| format!("invalid settings in {}", args.settings.display()))?;

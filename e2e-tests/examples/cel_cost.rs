@@ -11,7 +11,7 @@ use anyhow::Result;
 use priority_guard_e2e_tests::cost::{self, PER_CALL_LIMIT, RUNTIME_BUDGET, Report};
 use priority_guard_e2e_tests::native::NativePolicies;
 use priority_guard_sdk::Settings;
-use priority_guard_sdk::native::{self, Options};
+use priority_guard_sdk::output::native::{self, Options};
 use serde_json::json;
 
 fn main() -> Result<()> {

@@ -6,7 +6,7 @@
 use libfuzzer_sys::fuzz_target;
 use priority_guard_e2e_tests::native::{NativePolicies, NativeVerdict};
 use priority_guard_sdk::Settings;
-use priority_guard_sdk::native::{self, Options};
+use priority_guard_sdk::output::native::{self, Options};
 use serde_json::json;
 
 fuzz_target!(|data: &[u8]| {

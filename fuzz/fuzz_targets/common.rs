@@ -1,6 +1,6 @@
 //! What the targets share: the settings requests are decided with, and a namespace lookup.
 
-use priority_guard_sdk::decision::Labels;
+use priority_guard_sdk::decide::Labels;
 
 /// The README's prod/preprod/dev settings, as JSON: a name rule, a selector rule (so lookups happen), a
 /// fallback with a wildcard, defaults and unset classes.

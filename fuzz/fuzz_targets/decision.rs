@@ -1,4 +1,4 @@
-//! The decision on arbitrary request JSON: policy.wasm's glue always answers with a ValidationResponse, whose
+//! The decision on arbitrary request JSON: the kubewarden validator always answers with a ValidationResponse, whose
 //! verdict is the sdk's decision, and never panics.
 
 #![no_main]
@@ -7,10 +7,11 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
+use priority_guard_sdk::kubewarden::Validator;
 use priority_guard_sdk::{AdmissionRequestView, Outcome, Settings, decide};
 
 fuzz_target!(|data: &[u8]| {
-    let answer = priority_guard_policy::validate_payload(&common::payload(data), common::labels);
+    let answer = Validator::default().validate(&common::payload(data), common::labels);
     let answer: serde_json::Value = serde_json::from_slice(&answer).expect("the answer is JSON");
     let accepted = answer["accepted"].as_bool().expect("accepted is a bool");
     if !accepted {

@@ -7,7 +7,8 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use priority_guard_sdk::mutation::PatchOp;
+use priority_guard_sdk::kubewarden::Validator;
+use priority_guard_sdk::decide::patch::PatchOp;
 use priority_guard_sdk::{AdmissionRequestView, Outcome, Settings, decide};
 use serde_json::Value;
 
@@ -32,7 +33,7 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     assert!(!patch.is_empty());
-    let answer = priority_guard_policy::validate_payload(&common::payload(data), common::labels);
+    let answer = Validator::default().validate(&common::payload(data), common::labels);
     let answer: Value = serde_json::from_slice(&answer).expect("the answer is JSON");
     if answer["accepted"] == false {
         // Only an answer a host could not read back is refused: too deep, a number beyond a double, or a lone

@@ -4,6 +4,7 @@
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
+use priority_guard_sdk::kubewarden::Validator;
 use priority_guard_sdk::Settings;
 
 fuzz_target!(|data: &[u8]| {
@@ -14,7 +15,7 @@ fuzz_target!(|data: &[u8]| {
             assert!(!error.field.is_empty() && !error.message.is_empty(), "{error:?}");
         }
     }
-    let answer = priority_guard_policy::validate_settings_payload(data);
+    let answer = Validator::validate_settings(data);
     let answer: serde_json::Value = serde_json::from_slice(&answer).expect("the answer is JSON");
     assert_eq!(answer["valid"].as_bool(), Some(parsed.is_ok()), "{answer}");
 });

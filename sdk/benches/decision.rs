@@ -48,7 +48,7 @@ fn decision(c: &mut Criterion) {
         group.bench_function(&name, |b| {
             b.iter(|| {
                 let view = AdmissionRequestView::from_json(black_box(&request)).unwrap();
-                black_box(decide(&settings, &view, |_| Ok(Default::default())).unwrap())
+                black_box(decide(&settings, &view, |_: &str| Ok(Default::default())).unwrap())
             });
         });
     }

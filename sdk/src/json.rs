@@ -3,7 +3,7 @@
 //! The decision reads a handful of fields of a request of several kilobytes. Reading it with serde through
 //! `RawValue`s meant four scans of the text (the payload, the request, the object's metadata, its pod spec);
 //! this reader reads the payload once, skipping what the decision does not need, and knows where every value it
-//! passes is, which lets a default be spliced into the object's text (see [`crate::mutation::apply_to_text`]).
+//! passes is, which lets a default be spliced into the object's text (see [`crate::output::mutation::apply_to_text`]).
 //!
 //! Strict: RFC 8259 values only (no trailing commas, comments, control characters in strings, invalid escapes,
 //! leading zeros or lone surrogates in strings that are read). Skipping nests without recursion, so a deeply
@@ -37,6 +37,10 @@ impl Kind {
         }
     }
 }
+
+/// The deepest object a response can carry: serde_json, which hosts read responses with, reads 127 levels of
+/// nesting, and the response is one of them.
+pub const MAX_OBJECT_DEPTH: usize = 126;
 
 /// The error for a value of the wrong kind.
 pub(crate) fn invalid_type(found: Kind, expected: &str) -> Error {

@@ -6,13 +6,14 @@
 
 use std::collections::BTreeSet;
 
-use crate::settings::{ClassList, PreemptionPolicy};
+use crate::model::priority_class::PreemptionPolicy;
+use crate::model::settings::ClassList;
 
 /// The closing parenthesis of a rejection: which classes the rule lets through, sorted.
 ///
 /// `allowed: prod-pc, prod-*`, `allowed: none`, `denied: system-*`, or `any PriorityClass is allowed`.
 pub fn class_list(classes: &ClassList) -> String {
-    fn join<'a>(patterns: impl Iterator<Item = &'a crate::pattern::ClassPattern>) -> String {
+    fn join<'a>(patterns: impl Iterator<Item = &'a crate::model::pattern::ClassPattern>) -> String {
         let names: Vec<String> = patterns.map(ToString::to_string).collect();
         if names.is_empty() {
             "none".to_owned()
@@ -365,7 +366,7 @@ pub fn invalid_settings(error: &dyn std::fmt::Display) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pattern::ClassPattern;
+    use crate::model::pattern::ClassPattern;
     use std::collections::BTreeSet;
 
     fn list(names: &[&str]) -> BTreeSet<ClassPattern> {

@@ -5,11 +5,11 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use priority_guard_sdk::decision::{ClassLookup, RejectReason};
-use priority_guard_sdk::priority_classes::PriorityClassInfo;
-use priority_guard_sdk::settings::PreemptionPolicy;
+use priority_guard_sdk::decide::{ClassLookup, Lookups, RejectReason};
+use priority_guard_sdk::model::priority_class::PreemptionPolicy;
+use priority_guard_sdk::model::priority_class::PriorityClassInfo;
 use priority_guard_sdk::{
-    AcceptReason, AdmissionRequestView, DecisionError, Outcome, Settings, decide_in_cluster,
+    AcceptReason, AdmissionRequestView, DecisionError, Outcome, Settings, decide,
 };
 use rstest::rstest;
 use serde_json::{Value, json};
@@ -88,14 +88,16 @@ enum Expect {
 fn decide_row(json: &str) -> (Result<Outcome, DecisionError>, Vec<String>) {
     let asked = RefCell::new(Vec::new());
     let view = AdmissionRequestView::from_json(json).expect("valid request");
-    let outcome = decide_in_cluster(
+    let outcome = decide(
         &settings(),
         &view,
-        |ns| Err(format!("no labels for {ns}")),
-        |name| -> ClassLookup {
-            asked.borrow_mut().push(name.to_owned());
-            Ok(class(name))
-        },
+        Lookups::new(
+            |ns| Err(format!("no labels for {ns}")),
+            |name| -> ClassLookup {
+                asked.borrow_mut().push(name.to_owned());
+                Ok(class(name))
+            },
+        ),
     );
     (outcome, asked.into_inner())
 }
@@ -231,11 +233,10 @@ fn decides_with_the_cluster(
 fn a_failed_lookup_fails_closed_naming_class_and_rule() {
     let json = request("Deployment", "batch", pod_spec(Some("x"), None));
     let view = AdmissionRequestView::from_json(&json).expect("valid");
-    let err = decide_in_cluster(
+    let err = decide(
         &settings(),
         &view,
-        |_| Ok(BTreeMap::new()),
-        |_| Err("forbidden".to_owned()),
+        Lookups::new(|_| Ok(BTreeMap::new()), |_| Err("forbidden".to_owned())),
     )
     .expect_err("lookup failed");
     assert!(
@@ -303,7 +304,11 @@ fn class_settings(section: Option<Value>) -> Settings {
 fn problems(settings: &Settings, operation: &str, object: Value) -> Option<Vec<String>> {
     let json = class_request(operation, object);
     let view = AdmissionRequestView::from_json(&json).expect("valid");
-    match decide_in_cluster(settings, &view, |_| Ok(BTreeMap::new()), |_| Ok(None)) {
+    match decide(
+        settings,
+        &view,
+        Lookups::new(|_| Ok(BTreeMap::new()), |_| Ok(None)),
+    ) {
         Ok(Outcome::Accept { .. }) => None,
         Ok(Outcome::Reject {
             rule,
@@ -361,9 +366,11 @@ fn priority_class_messages_name_every_problem() {
         json!({"metadata": {"name": "big"}, "value": 5000}),
     );
     let view = AdmissionRequestView::from_json(&json).expect("valid");
-    let Ok(Outcome::Reject { message, .. }) =
-        decide_in_cluster(&settings, &view, |_| Ok(BTreeMap::new()), |_| Ok(None))
-    else {
+    let Ok(Outcome::Reject { message, .. }) = decide(
+        &settings,
+        &view,
+        Lookups::new(|_| Ok(BTreeMap::new()), |_| Ok(None)),
+    ) else {
         panic!("refused");
     };
     assert_eq!(

@@ -3,9 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use priority_guard_sdk::decision::RejectReason;
-use priority_guard_sdk::mutation::{self, PatchOp};
-use priority_guard_sdk::settings::ClassList;
+use priority_guard_sdk::decide::patch::PatchOp;
+use priority_guard_sdk::decide::{Lookups, RejectReason};
+use priority_guard_sdk::model::settings::ClassList;
+use priority_guard_sdk::output::mutation;
 use priority_guard_sdk::{AcceptReason, AdmissionRequestView, Outcome, Settings, decide, messages};
 use rstest::rstest;
 use serde_json::{Value, json};
@@ -30,7 +31,7 @@ fn request(name: &str) -> Value {
 fn decide_fixture(name: &str) -> Outcome {
     let json = request(name).to_string();
     let view = AdmissionRequestView::from_json(&json).expect("valid request");
-    decide(&settings(), &view, |ns| {
+    decide(&settings(), &view, |ns: &str| {
         Err(format!("no lookup expected for {ns}"))
     })
     .expect("decidable")
@@ -40,7 +41,7 @@ fn allowed(names: &[&str]) -> ClassList {
     ClassList::Allowed(
         names
             .iter()
-            .map(|n| priority_guard_sdk::pattern::ClassPattern::parse(n).expect("pattern"))
+            .map(|n| priority_guard_sdk::model::pattern::ClassPattern::parse(n).expect("pattern"))
             .collect(),
     )
 }
@@ -202,7 +203,7 @@ fn without_mutate_workload_templates_the_default_is_left_to_the_pods() {
     let json = request("rollout_prod_no_class_mutate").to_string();
     let view = AdmissionRequestView::from_json(&json).expect("request");
     assert_eq!(
-        decide(&settings, &view, |_| Err(String::new())).expect("decidable"),
+        decide(&settings, &view, |_: &str| Err(String::new())).expect("decidable"),
         Outcome::Accept {
             rule: Some("production".into()),
             reason: AcceptReason::DefaultLeftToPods
@@ -236,7 +237,7 @@ fn a_kind_that_is_not_declared_is_not_checked() {
     let json = request.to_string();
     let view = AdmissionRequestView::from_json(&json).expect("request");
     assert_eq!(
-        decide(&settings(), &view, |_| Err(String::new())).expect("decidable"),
+        decide(&settings(), &view, |_: &str| Err(String::new())).expect("decidable"),
         Outcome::Accept {
             rule: None,
             reason: AcceptReason::NotChecked
@@ -349,20 +350,22 @@ fn names_of_every_pod_spec_are_checked_before_values() {
     .to_string();
     let view = AdmissionRequestView::from_json(&request).expect("valid request");
     let mut looked_up = Vec::new();
-    let outcome = priority_guard_sdk::decide_in_cluster(
+    let outcome = priority_guard_sdk::decide(
         &settings,
         &view,
-        |ns| Err(format!("no namespace lookup expected for {ns}")),
-        |class| {
-            looked_up.push(class.to_owned());
-            Ok(Some(
-                priority_guard_sdk::priority_classes::PriorityClassInfo {
+        Lookups::new(
+            |ns| Err(format!("no namespace lookup expected for {ns}")),
+            |class| {
+                looked_up.push(class.to_owned());
+                Ok(Some(
+                priority_guard_sdk::model::priority_class::PriorityClassInfo {
                     value: 5000,
                     preemption_policy:
-                        priority_guard_sdk::settings::PreemptionPolicy::PreemptLowerPriority,
+                        priority_guard_sdk::model::priority_class::PreemptionPolicy::PreemptLowerPriority,
                 },
             ))
-        },
+            },
+        ),
     )
     .expect("decidable");
     let Outcome::Reject {

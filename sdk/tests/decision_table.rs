@@ -1,8 +1,8 @@
 //! The decision table: one row per situation, asserting the outcome kind, the rule and the reason.
 //! The README's truth table is this file in prose.
 
-use priority_guard_sdk::decision::{Labels, RejectReason};
-use priority_guard_sdk::mutation::PatchOp;
+use priority_guard_sdk::decide::patch::PatchOp;
+use priority_guard_sdk::decide::{Labels, RejectReason};
 use priority_guard_sdk::{
     AcceptReason, AdmissionRequestView, DecisionError, Outcome, Settings, decide,
 };
@@ -385,9 +385,13 @@ fn writes_template_defaults_only_when_asked(
 fn namespace_labels_are_not_read_when_names_decide() {
     let json = request("", "Pod", "CREATE", "prod", Some("prod-pc"));
     let view = AdmissionRequestView::from_json(&json).expect("valid request");
-    let outcome = decide(&settings(false), &view, |ns| -> Result<Labels, String> {
-        panic!("looked up {ns} although the rule matched by name")
-    });
+    let outcome = decide(
+        &settings(false),
+        &view,
+        |ns: &str| -> Result<Labels, String> {
+            panic!("looked up {ns} although the rule matched by name")
+        },
+    );
     assert!(matches!(outcome, Ok(Outcome::Accept { .. })));
 }
 
@@ -402,7 +406,7 @@ fn namespace_labels_are_read_once_for_several_selector_rules() {
     let json = request("", "Pod", "CREATE", "ns", Some("other"));
     let view = AdmissionRequestView::from_json(&json).expect("valid request");
     let mut calls = 0;
-    let outcome = decide(&settings, &view, |_| {
+    let outcome = decide(&settings, &view, |_: &str| {
         calls += 1;
         Ok(Labels::from([("x".into(), "3".into())]))
     })

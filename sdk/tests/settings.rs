@@ -1,7 +1,7 @@
 //! Settings validation: every refusal names the field it concerns.
 
 use priority_guard_sdk::Settings;
-use priority_guard_sdk::settings::ClassList;
+use priority_guard_sdk::model::settings::ClassList;
 use rstest::rstest;
 use serde_json::{Value, json};
 
@@ -207,7 +207,7 @@ fn the_settings_reader_agrees_with_the_documented_schema() {
                 ours,
                 "text checked already: {variant}"
             );
-            let schema: Result<priority_guard_sdk::settings::SettingsDoc, _> =
+            let schema: Result<priority_guard_sdk::model::settings::SettingsDoc, _> =
                 serde_path_to_error::deserialize(if variant.is_null() {
                     json!({})
                 } else {

@@ -2,17 +2,17 @@
 //!
 //! One function, [`evaluate`], takes what the page's editors hold (the settings as YAML, manifests as YAML) and
 //! returns, as JSON text, what the sdk says of them: each manifest's verdict, message and patch, decided by the
-//! same [`priority_guard_sdk::manifest`] code as `priority-guard check` and `policy.wasm`, and the generated
+//! same [`priority_guard_sdk::output::manifest`] code as `priority-guard check` and `policy.wasm`, and the generated
 //! ValidatingAdmissionPolicy / MutatingAdmissionPolicy YAML. It converts text to the sdk's types and the sdk's
 //! outcomes and errors back to JSON; it decides nothing itself. No I/O: the page does the rest.
 
 use std::collections::BTreeMap;
 
-use priority_guard_sdk::decision::{AcceptReason, Labels, Outcome};
-use priority_guard_sdk::manifest::{self, ManifestRequest};
-use priority_guard_sdk::mutation::PatchOp;
-use priority_guard_sdk::native::{self, KubernetesVersion, Options};
-use priority_guard_sdk::settings::Settings;
+use priority_guard_sdk::decide::patch::PatchOp;
+use priority_guard_sdk::decide::{AcceptReason, Labels, Outcome};
+use priority_guard_sdk::model::settings::Settings;
+use priority_guard_sdk::output::manifest::{self, ManifestRequest};
+use priority_guard_sdk::output::native::{self, KubernetesVersion, Options};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use wasm_bindgen::prelude::wasm_bindgen;
@@ -164,7 +164,7 @@ fn evaluation(
                 return evaluation;
             }
         };
-        let outcome = request.decide(&settings, |ns| {
+        let outcome = request.decide(&settings, |ns: &str| {
             Ok(labels
                 .get(ns)
                 .cloned()

@@ -16,9 +16,9 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use priority_guard_host::ClusterState;
-use priority_guard_sdk::decision::{ClassLookup, Labels};
-use priority_guard_sdk::manifest::{namespace_labels, with_name_label};
-use priority_guard_sdk::priority_classes::{self, PriorityClassInfo};
+use priority_guard_sdk::decide::{ClassLookup, Labels};
+use priority_guard_sdk::model::priority_class::{self as priority_classes, PriorityClassInfo};
+use priority_guard_sdk::output::manifest::{namespace_labels, with_name_label};
 
 /// Where namespace labels are looked up.
 #[derive(Debug, Default)]

@@ -1,7 +1,7 @@
 //! `priority-guard check`: decides Kubernetes manifests the way the policy decides their CREATE, before they
 //! reach a cluster (CI, pre-commit, `helm template | priority-guard check -`).
 //!
-//! The decision is the sdk's ([`priority_guard_sdk::manifest`] writes the CREATE request and calls the same
+//! The decision is the sdk's ([`priority_guard_sdk::output::manifest`] writes the CREATE request and calls the same
 //! `decide` as policy.wasm). This module finds the files, cuts them into documents ([`documents`]), resolves
 //! namespace labels ([`labels`]), and prints the results in one of four formats.
 //!
@@ -25,8 +25,8 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::{Context, Result};
-use priority_guard_sdk::decision::Labels;
-use priority_guard_sdk::manifest::{ManifestError, ManifestRequest, namespace_labels};
+use priority_guard_sdk::decide::{Labels, Lookups};
+use priority_guard_sdk::output::manifest::{ManifestError, ManifestRequest, namespace_labels};
 use priority_guard_sdk::{DecisionError, Outcome, Settings};
 use serde_json::Value;
 
@@ -279,7 +279,7 @@ impl<'s> Checker<'s> {
             self.default_namespace,
             &self.settings.custom_workloads,
         ) {
-            Ok(request) if request.request.is_some() => self.add_request(file, line, Ok(request)),
+            Ok(request) if request.is_checked() => self.add_request(file, line, Ok(request)),
             _ => match serde_json::from_str::<Value>(json) {
                 Ok(value) => self.add_value(file, line, value),
                 Err(error) => {
@@ -346,26 +346,28 @@ impl<'s> Checker<'s> {
     ) {
         let name = &self.files[file];
         let done = match request {
-            Ok(request) if request.request.is_some() => {
+            Ok(request) if request.is_checked() => {
                 // Decided now; kept for the end only when the namespace's labels were read.
                 let (labels, known, index) = (&self.labels, &self.asked, &self.asked_index);
                 // The index of what was read in `known`, else what was read.
                 let mut asked = None;
-                let decision = request.decide_in_cluster(
+                let decision = request.decide(
                     self.settings,
-                    |ns| {
-                        let found = labels.get(ns);
-                        let entries = index.get(ns).map_or(&[][..], Vec::as_slice);
-                        asked = Some(
-                            entries
-                                .iter()
-                                .copied()
-                                .find(|&i| known[i].1 == found)
-                                .ok_or_else(|| (ns.to_owned(), found.clone())),
-                        );
-                        found
-                    },
-                    |class| labels.priority_class(class),
+                    Lookups::new(
+                        |ns| {
+                            let found = labels.get(ns);
+                            let entries = index.get(ns).map_or(&[][..], Vec::as_slice);
+                            asked = Some(
+                                entries
+                                    .iter()
+                                    .copied()
+                                    .find(|&i| known[i].1 == found)
+                                    .ok_or_else(|| (ns.to_owned(), found.clone())),
+                            );
+                            found
+                        },
+                        |class| labels.priority_class(class),
+                    ),
                 );
                 let asked = asked.map(|found| {
                     found.unwrap_or_else(|(namespace, labels)| {
@@ -380,10 +382,8 @@ impl<'s> Checker<'s> {
                 });
                 self.pending.push(match asked {
                     None => {
-                        let ManifestRequest { subject, request } = request;
-                        if let Some(text) = request {
-                            self.spare = text;
-                        }
+                        let subject = request.subject.clone();
+                        self.spare = request.into_object();
                         Pending::Done(CheckResult::decided(
                             name,
                             line,
@@ -443,10 +443,9 @@ impl<'s> Checker<'s> {
                     let decision = if !changed[asked] {
                         decision
                     } else {
-                        request.decide_in_cluster(
+                        request.decide(
                             settings,
-                            |ns| labels.get(ns),
-                            |class| labels.priority_class(class),
+                            Lookups::new(|ns| labels.get(ns), |class| labels.priority_class(class)),
                         )
                     };
                     CheckResult::decided(&files[file], line, request.subject, decision, settings)
@@ -462,13 +461,13 @@ impl<'s> Checker<'s> {
 /// naming fields are wrong): the whole text is then read as usual.
 ///
 /// The sdk is given an object of just those fields, `apiVersion`, `kind` and `metadata` (of a block mapping,
-/// only its `name`, `generateName` and `namespace`), in `head`; its request ends with that object, which is
-/// replaced by the whole one (written into the buffer of `spare`, which is taken).
+/// only its `name`, `generateName` and `namespace`), in `head`, then the whole object's text
+/// ([`ManifestRequest::with_object`], written into the buffer of `spare`, which is taken).
 fn request_from_header(
     json: &str,
     header: &Header,
     default_namespace: &str,
-    custom: &[priority_guard_sdk::custom::CustomWorkload],
+    custom: &[priority_guard_sdk::model::custom::CustomWorkload],
     head: &mut String,
     spare: &mut String,
 ) -> Option<ManifestRequest> {
@@ -503,19 +502,13 @@ fn request_from_header(
     }
     head.push('}');
     let request = ManifestRequest::from_json_with(head, default_namespace, custom).ok()?;
-    let written = request.request?;
-    // `...,"object":{head}}`: the request without the object is the same for the whole object.
-    let without_object = written.strip_suffix('}')?.strip_suffix(head.as_str())?;
+    if !request.is_checked() {
+        return None;
+    }
     let mut whole = std::mem::take(spare);
     whole.clear();
-    whole.reserve(without_object.len() + json.len() + 1);
-    whole.push_str(without_object);
     whole.push_str(json);
-    whole.push('}');
-    Some(ManifestRequest {
-        subject: request.subject,
-        request: Some(whole),
-    })
+    Some(request.with_object(whole))
 }
 
 /// A mapping with an `apiVersion` or a `kind`; anything else (a scalar, an array, a CI or tool configuration
@@ -741,10 +734,7 @@ mod tests {
                         taken += 1;
                         assert_eq!(Ok(fast), whole, "{piece}");
                     }
-                    None => assert!(
-                        whole.is_err() || whole.unwrap().request.is_none(),
-                        "{piece}"
-                    ),
+                    None => assert!(whole.is_err() || !whole.unwrap().is_checked(), "{piece}"),
                 }
             }
         }

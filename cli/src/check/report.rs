@@ -4,8 +4,8 @@
 //! verdict. The `json` format prints these records as they are, so their field names are part of the stable
 //! JSON schema (see the README).
 
-use priority_guard_sdk::manifest::{ManifestSubject, rule_default};
-use priority_guard_sdk::mutation::PatchOp;
+use priority_guard_sdk::decide::patch::PatchOp;
+use priority_guard_sdk::output::manifest::{ManifestSubject, rule_default};
 use priority_guard_sdk::{AcceptReason, DecisionError, Outcome, Settings};
 use serde::Serialize;
 
@@ -200,16 +200,16 @@ impl CheckResult {
             }) => {
                 result.verdict = Verdict::Denied;
                 result.rule_id = Some(match reason {
-                    priority_guard_sdk::decision::RejectReason::ClassNotAllowed { .. } => {
+                    priority_guard_sdk::decide::RejectReason::ClassNotAllowed { .. } => {
                         rule_ids::NOT_ALLOWED
                     }
-                    priority_guard_sdk::decision::RejectReason::ClassRequired => rule_ids::REQUIRED,
-                    priority_guard_sdk::decision::RejectReason::PriorityTooHigh { .. }
-                    | priority_guard_sdk::decision::RejectReason::PreemptionNotAllowed { .. }
-                    | priority_guard_sdk::decision::RejectReason::ClassDoesNotExist { .. } => {
+                    priority_guard_sdk::decide::RejectReason::ClassRequired => rule_ids::REQUIRED,
+                    priority_guard_sdk::decide::RejectReason::PriorityTooHigh { .. }
+                    | priority_guard_sdk::decide::RejectReason::PreemptionNotAllowed { .. }
+                    | priority_guard_sdk::decide::RejectReason::ClassDoesNotExist { .. } => {
                         rule_ids::VALUES
                     }
-                    priority_guard_sdk::decision::RejectReason::PriorityClassRefused { .. } => {
+                    priority_guard_sdk::decide::RejectReason::PriorityClassRefused { .. } => {
                         rule_ids::CLASS_OBJECT
                     }
                 });

@@ -10,8 +10,8 @@ use std::path::PathBuf;
 
 use anyhow::{Context, Result, anyhow};
 use priority_guard_sdk::Settings;
-use priority_guard_sdk::kinds::KINDS;
-use priority_guard_sdk::settings::SettingsDoc;
+use priority_guard_sdk::model::kinds::KINDS;
+use priority_guard_sdk::model::settings::SettingsDoc;
 use serde::Serialize;
 
 use crate::input;
@@ -103,10 +103,10 @@ pub(crate) fn rules(settings: &Settings) -> Vec<Rule> {
     // as a whole).
     let priority_classes = settings.priority_classes.as_ref().map(|_| {
         (
-            priority_guard_sdk::priority_classes::GROUP.to_owned(),
+            priority_guard_sdk::model::priority_class::GROUP.to_owned(),
             "v1".to_owned(),
-            priority_guard_sdk::priority_classes::RESOURCE.to_owned(),
-            priority_guard_sdk::priority_classes::OPERATIONS,
+            priority_guard_sdk::model::priority_class::RESOURCE.to_owned(),
+            priority_guard_sdk::model::priority_class::OPERATIONS,
         )
     });
     for (group, version, resource, operations) in kinds.chain(custom).chain(priority_classes) {
@@ -150,8 +150,8 @@ pub(crate) fn cluster_admission_policy(
     // `maxPriority` and `allowedPreemptionPolicies` look up the classes that workloads name.
     if settings.policies().any(|(_, p)| p.checks_class_values()) {
         context_aware_resources.push(ContextAwareResource {
-            api_version: priority_guard_sdk::priority_classes::API_VERSION,
-            kind: priority_guard_sdk::priority_classes::KIND,
+            api_version: priority_guard_sdk::model::priority_class::API_VERSION,
+            kind: priority_guard_sdk::model::priority_class::KIND,
         });
     }
     Ok(ClusterAdmissionPolicy {
@@ -171,7 +171,8 @@ pub(crate) fn cluster_admission_policy(
 }
 
 pub(crate) fn policy(args: &PolicyArgs) -> Result<()> {
-    priority_guard_sdk::names::dns_subdomain(&args.name).map_err(|e| anyhow!("--name: {e}"))?;
+    priority_guard_sdk::model::names::dns_subdomain(&args.name)
+        .map_err(|e| anyhow!("--name: {e}"))?;
     let value = input::read_json_or_yaml(&args.settings, "settings file")?;
     let value = if value.is_null() {
         serde_json::json!({})

@@ -4,7 +4,7 @@
 use priority_guard_e2e_tests::cost::{self, PER_CALL_LIMIT, RUNTIME_BUDGET, Report};
 use priority_guard_e2e_tests::native::NativePolicies;
 use priority_guard_sdk::Settings;
-use priority_guard_sdk::native::{self, Options};
+use priority_guard_sdk::output::native::{self, Options};
 
 fn report(rules: usize) -> Report {
     let settings = Settings::from_value(cost::large_settings(rules)).expect("valid settings");

@@ -17,7 +17,7 @@ use priority_guard_e2e_tests::native::{NativePolicies, NativeVerdict};
 use priority_guard_e2e_tests::priority_plugin;
 use priority_guard_host::{ClusterState, PolicyInstance};
 use priority_guard_sdk::Settings;
-use priority_guard_sdk::native::{self, Options};
+use priority_guard_sdk::output::native::{self, Options};
 use serde::Deserialize as _;
 use serde_json::{Value, json};
 

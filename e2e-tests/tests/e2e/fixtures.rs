@@ -6,10 +6,10 @@ use std::path::Path;
 
 use base64::Engine as _;
 use priority_guard_host::{AdmissionResponse, ClusterState};
-use priority_guard_sdk::decision::{Labels, RejectReason};
-use priority_guard_sdk::priority_classes::PriorityClassInfo;
+use priority_guard_sdk::decide::{Labels, Lookups, RejectReason};
+use priority_guard_sdk::model::priority_class::PriorityClassInfo;
 use priority_guard_sdk::{
-    AdmissionRequestView, DecisionError, Outcome, Settings, decide_in_cluster, messages,
+    AdmissionRequestView, DecisionError, Outcome, Settings, decide, messages,
 };
 use serde::Deserialize;
 use serde_json::Value;
@@ -125,16 +125,18 @@ fn run_scenario(dir: &Path) -> usize {
         // The sdk alone.
         let view =
             AdmissionRequestView::from_json(&request_json).expect("fixture is a valid request");
-        let sdk = decide_in_cluster(
+        let sdk = decide(
             &settings,
             &view,
-            |ns| {
-                namespaces
-                    .get(ns)
-                    .cloned()
-                    .ok_or_else(|| format!("namespace {ns} not found"))
-            },
-            |class| Ok(classes.get(class).copied()),
+            Lookups::new(
+                |ns| {
+                    namespaces
+                        .get(ns)
+                        .cloned()
+                        .ok_or_else(|| format!("namespace {ns} not found"))
+                },
+                |class| Ok(classes.get(class).copied()),
+            ),
         );
         let suffix = name.rsplit('_').next().expect("suffix");
         let sdk_message = match (&sdk, suffix) {

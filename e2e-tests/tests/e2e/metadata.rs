@@ -4,8 +4,8 @@
 
 use std::collections::BTreeSet;
 
-use priority_guard_sdk::kinds::KINDS;
-use priority_guard_sdk::priority_classes;
+use priority_guard_sdk::model::kinds::KINDS;
+use priority_guard_sdk::model::priority_class;
 use serde_json::Value;
 
 use crate::common;
@@ -39,10 +39,10 @@ fn metadata_rules_cover_exactly_the_kinds_the_sdk_checks() {
                 .iter()
                 .map(move |op| (k.group.to_owned(), k.resource.to_owned(), (*op).to_owned()))
         })
-        .chain(priority_classes::OPERATIONS.iter().map(|op| {
+        .chain(priority_class::OPERATIONS.iter().map(|op| {
             (
-                priority_classes::GROUP.to_owned(),
-                priority_classes::RESOURCE.to_owned(),
+                priority_class::GROUP.to_owned(),
+                priority_class::RESOURCE.to_owned(),
                 (*op).to_owned(),
             )
         }))
@@ -54,8 +54,8 @@ fn metadata_rules_cover_exactly_the_kinds_the_sdk_checks() {
         BTreeSet::from([
             ("v1".to_owned(), "Namespace".to_owned()),
             (
-                priority_classes::API_VERSION.to_owned(),
-                priority_classes::KIND.to_owned()
+                priority_class::API_VERSION.to_owned(),
+                priority_class::KIND.to_owned()
             ),
         ]),
         "the policy reads Namespaces and PriorityClasses and nothing else"

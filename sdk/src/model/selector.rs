@@ -68,10 +68,10 @@ impl LabelSelector {
         let mut errors = Vec::new();
         let mut requirements = Vec::new();
         for (key, value) in doc.match_labels.iter().flatten() {
-            if let Err(e) = crate::names::label_key(key) {
+            if let Err(e) = crate::model::names::label_key(key) {
                 errors.push((format!("{field}.matchLabels"), e));
             }
-            if let Err(e) = crate::names::label_value(value) {
+            if let Err(e) = crate::model::names::label_value(value) {
                 errors.push((format!("{field}.matchLabels.{key}"), e));
             }
             requirements.push(Requirement {
@@ -81,12 +81,12 @@ impl LabelSelector {
         }
         for (i, expr) in doc.match_expressions.iter().flatten().enumerate() {
             let at = format!("{field}.matchExpressions[{i}]");
-            if let Err(e) = crate::names::label_key(&expr.key) {
+            if let Err(e) = crate::model::names::label_key(&expr.key) {
                 errors.push((format!("{at}.key"), e));
             }
             let values: BTreeSet<String> = expr.values.iter().flatten().cloned().collect();
             for value in &values {
-                if let Err(e) = crate::names::label_value(value) {
+                if let Err(e) = crate::model::names::label_value(value) {
                     errors.push((format!("{at}.values"), e));
                 }
             }

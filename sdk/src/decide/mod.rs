@@ -2,14 +2,17 @@
 
 use std::collections::BTreeMap;
 
-use crate::custom::CustomWorkload;
-use crate::kinds::{self, PodSpecKind};
 use crate::messages;
-use crate::mutation::{self, PatchOp};
+use crate::model::custom::CustomWorkload;
+use crate::model::kinds::{self, PodSpecKind};
+use crate::model::priority_class::PreemptionPolicy;
+use crate::model::priority_class::{PriorityClassInfo, PriorityClassRules};
+use crate::model::settings::{ClassPolicy, Settings};
+use crate::read::request::{AdmissionRequestView, FoundPodSpec, RequestError};
+use patch::PatchOp;
 
-use crate::priority_classes::{self, PriorityClassInfo, PriorityClassRules};
-use crate::request::{AdmissionRequestView, FoundPodSpec, RequestError};
-use crate::settings::{ClassPolicy, PreemptionPolicy, Settings};
+pub mod patch;
+pub mod priority_class;
 
 /// What to do with a request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -124,40 +127,85 @@ pub enum DecisionError {
     },
 }
 
-/// Labels of a namespace, as the lookup callback returns them.
+/// Labels of a namespace, as a [`Cluster`] returns them.
 pub type Labels = BTreeMap<String, String>;
 
 /// What a PriorityClass lookup found: the class, `None` when it does not exist, or why it could not be read.
 pub type ClassLookup = Result<Option<PriorityClassInfo>, String>;
 
-/// The PriorityClass lookup of callers that have none: every lookup fails, so a rule that needs a class's values
-/// fails closed.
-pub fn no_priority_classes(_: &str) -> ClassLookup {
-    Err("no PriorityClass lookup is available".to_owned())
+/// What the decision asks of the cluster, and only when a rule needs it: the labels of a namespace (for a rule's
+/// `namespaceSelector`) and PriorityClasses (for `maxPriority`, `minPriority` and `allowedPreemptionPolicies`).
+///
+/// policy.wasm answers through Kubewarden's host capabilities ([`crate::kubewarden::HostCluster`]), the CLI from
+/// a cluster dump or the manifests it checks. A closure that reads labels is a cluster without PriorityClass
+/// lookups (write its argument's type, `|namespace: &str|`, where Rust cannot infer it); [`Lookups::new`] pairs
+/// two closures.
+pub trait Cluster {
+    /// The labels of `namespace`, or why they could not be read (the decision then fails closed).
+    fn namespace_labels(&mut self, namespace: &str) -> Result<Labels, String>;
+
+    /// The PriorityClass named `name`. Without a way to look classes up, every lookup fails, so a rule that
+    /// needs a class's values fails closed.
+    fn priority_class(&mut self, name: &str) -> ClassLookup {
+        let _ = name;
+        Err(NO_PRIORITY_CLASS_LOOKUP.to_owned())
+    }
 }
 
-/// Decides a request without PriorityClass lookups: [`decide_in_cluster`] with [`no_priority_classes`].
-///
-/// `namespace_labels` is called at most once, and only when a rule's `namespaceSelector` must be evaluated; it
-/// returns the namespace's labels or a description of why they could not be read.
+/// Why a PriorityClass could not be read by a [`Cluster`] that cannot look classes up.
+pub const NO_PRIORITY_CLASS_LOOKUP: &str = "no PriorityClass lookup is available";
+
+impl<F: FnMut(&str) -> Result<Labels, String>> Cluster for F {
+    fn namespace_labels(&mut self, namespace: &str) -> Result<Labels, String> {
+        self(namespace)
+    }
+}
+
+/// A [`Cluster`] made of two closures: one reads a namespace's labels, the other a PriorityClass.
+#[derive(Debug, Clone, Copy)]
+pub struct Lookups<L, P> {
+    /// Reads the labels of a namespace.
+    pub namespace_labels: L,
+    /// Reads a PriorityClass.
+    pub priority_class: P,
+}
+
+impl<L, P> Lookups<L, P>
+where
+    L: FnMut(&str) -> Result<Labels, String>,
+    P: FnMut(&str) -> ClassLookup,
+{
+    /// A cluster that reads labels with `namespace_labels` and classes with `priority_class`.
+    pub fn new(namespace_labels: L, priority_class: P) -> Self {
+        Self {
+            namespace_labels,
+            priority_class,
+        }
+    }
+}
+
+impl<L, P> Cluster for Lookups<L, P>
+where
+    L: FnMut(&str) -> Result<Labels, String>,
+    P: FnMut(&str) -> ClassLookup,
+{
+    fn namespace_labels(&mut self, namespace: &str) -> Result<Labels, String> {
+        (self.namespace_labels)(namespace)
+    }
+
+    fn priority_class(&mut self, name: &str) -> ClassLookup {
+        (self.priority_class)(name)
+    }
+}
+
+/// Decides a request, asking `cluster` for what the rules need: at most one namespace's labels, and only when a
+/// rule's `namespaceSelector` must be evaluated; PriorityClasses only when the rule that applies restricts the
+/// values of the class used and they are not in the object (for a class a workload template names, for a rule's
+/// default, and for a Pod whose `spec.priority` the apiserver has not filled in).
 pub fn decide(
     settings: &Settings,
     request: &AdmissionRequestView<'_>,
-    namespace_labels: impl FnMut(&str) -> Result<Labels, String>,
-) -> Result<Outcome, DecisionError> {
-    decide_in_cluster(settings, request, namespace_labels, no_priority_classes)
-}
-
-/// Decides a request, reading namespaces' labels and PriorityClasses through the callbacks.
-///
-/// `priority_class` is called only when the rule that applies sets `maxPriority` or `allowedPreemptionPolicies`
-/// and the class's values are not in the object: for a class a workload template names, for a rule's default,
-/// and for a Pod whose `spec.priority` the apiserver has not filled in.
-pub fn decide_in_cluster(
-    settings: &Settings,
-    request: &AdmissionRequestView<'_>,
-    namespace_labels: impl FnMut(&str) -> Result<Labels, String>,
-    mut priority_class: impl FnMut(&str) -> ClassLookup,
+    mut cluster: impl Cluster,
 ) -> Result<Outcome, DecisionError> {
     let not_checked = Ok(Outcome::Accept {
         rule: None,
@@ -171,13 +219,13 @@ pub fn decide_in_cluster(
     ) && let Some(rules) = &settings.priority_classes
     {
         let object = request.object.ok_or(RequestError::Missing("object"))?;
-        return Ok(match priority_classes::check(rules, object)? {
+        return Ok(match priority_class::check(rules, object)? {
             None => Outcome::Accept {
-                rule: Some(priority_classes::RULE_NAME.to_owned()),
+                rule: Some(crate::model::priority_class::RULE_NAME.to_owned()),
                 reason: AcceptReason::ClassAllowed,
             },
             Some(refusal) => Outcome::Reject {
-                rule: priority_classes::RULE_NAME.to_owned(),
+                rule: crate::model::priority_class::RULE_NAME.to_owned(),
                 message: refusal.message(),
                 reason: RejectReason::PriorityClassRefused {
                     problems: refusal.problems,
@@ -219,13 +267,13 @@ pub fn decide_in_cluster(
         (None, Some(custom)) => (
             custom.kind.as_str(),
             settings.mutate_workload_templates,
-            std::borrow::Cow::Owned(crate::custom::pod_specs(object, &custom.path)?),
+            std::borrow::Cow::Owned(crate::read::custom::pod_specs(object, &custom.path)?),
         ),
         (None, None) => return not_checked,
     };
     // Custom kinds may hold several pod specs: their messages say which one.
-    let at = |found: &crate::request::FoundPodSpec<'_>| match custom {
-        Some(_) => crate::custom::display_pointer(&found.pointer),
+    let at = |found: &crate::read::request::FoundPodSpec<'_>| match custom {
+        Some(_) => crate::model::custom::display_pointer(&found.pointer),
         None => String::new(),
     };
     if specs.is_empty() {
@@ -234,7 +282,7 @@ pub fn decide_in_cluster(
             reason: AcceptReason::NoPodSpec,
         });
     }
-    let Some((rule, policy)) = select_rule(settings, namespace, namespace_labels)? else {
+    let Some((rule, policy)) = select_rule(settings, namespace, &mut cluster)? else {
         return Ok(Outcome::Accept {
             rule: None,
             reason: AcceptReason::Unrestricted,
@@ -267,7 +315,7 @@ pub fn decide_in_cluster(
             }
             None => match &policy.default_priority_class {
                 Some(default) if writes_default => {
-                    patch.extend(mutation::set_class(found, default));
+                    patch.extend(patch::set_class(found, default));
                     applied_default = Some(default.clone());
                 }
                 Some(_) => reason = AcceptReason::DefaultLeftToPods,
@@ -307,7 +355,7 @@ pub fn decide_in_cluster(
                 None => policy.default_priority_class.as_deref(),
             };
             if let Some(rejection) =
-                checked.class_values(object, found, default_used, &mut priority_class)?
+                checked.class_values(object, found, default_used, &mut cluster)?
             {
                 return Ok(rejection);
             }
@@ -358,7 +406,7 @@ impl CheckedSpec<'_> {
         object: &str,
         found: &FoundPodSpec<'_>,
         default_used: Option<&str>,
-        priority_class: &mut impl FnMut(&str) -> ClassLookup,
+        cluster: &mut impl Cluster,
     ) -> Result<Option<Outcome>, DecisionError> {
         let named = found
             .spec
@@ -370,7 +418,7 @@ impl CheckedSpec<'_> {
                 named.unwrap_or(""),
                 resolved_values(object, &found.pointer)?,
             ),
-            (Some(class), _) | (None, Some(class)) => match priority_class(class) {
+            (Some(class), _) | (None, Some(class)) => match cluster.priority_class(class) {
                 Ok(Some(info)) => (class, info),
                 Ok(None) => {
                     let message = match default_used {
@@ -469,7 +517,7 @@ fn resolved_values(object: &str, pointer: &str) -> Result<PriorityClassInfo, Req
     })?;
     let (mut priority, mut preemption_policy) = (None, None);
     let names = ["priority", "preemptionPolicy"];
-    crate::request::read_fields(
+    crate::read::request::read_fields(
         &mut r,
         &path,
         "a pod spec object",
@@ -485,7 +533,7 @@ fn resolved_values(object: &str, pointer: &str) -> Result<PriorityClassInfo, Req
     )?;
     Ok(PriorityClassInfo {
         value: priority.unwrap_or_default(),
-        preemption_policy: priority_classes::preemption_policy(
+        preemption_policy: crate::read::priority_class::preemption_policy(
             preemption_policy.as_deref(),
             &path,
         )?,
@@ -501,9 +549,8 @@ fn writes_default(kind: &PodSpecKind, settings: &Settings) -> bool {
 pub fn select_rule<'s>(
     settings: &'s Settings,
     namespace: &str,
-    namespace_labels: impl FnMut(&str) -> Result<Labels, String>,
+    cluster: &mut impl Cluster,
 ) -> Result<Option<(&'s str, &'s ClassPolicy)>, DecisionError> {
-    let mut namespace_labels = namespace_labels;
     let mut labels: Option<Labels> = None;
     for rule in &settings.rules {
         if rule.namespaces.contains(namespace) {
@@ -516,7 +563,7 @@ pub fn select_rule<'s>(
             return Ok(Some((&rule.name, &rule.policy)));
         }
         if labels.is_none() {
-            labels = Some(namespace_labels(namespace).map_err(|error| {
+            labels = Some(cluster.namespace_labels(namespace).map_err(|error| {
                 DecisionError::NamespaceLookup {
                     namespace: namespace.to_owned(),
                     rule: rule.name.clone(),

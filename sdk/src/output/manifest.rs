@@ -1,10 +1,10 @@
 //! Deciding a manifest: a Kubernetes object as written in a file (or pasted into the playground), decided the
 //! way the policy decides its CREATE.
 //!
-//! There is no second implementation of the rules here. [`ManifestRequest::from_object`] writes the
-//! AdmissionRequest the apiserver would send for `kubectl create` of the object (operation `CREATE`, kind from
-//! `apiVersion` and `kind`, the namespace the object lands in), and [`ManifestRequest::decide`] hands it to
-//! [`decide`], the function the policy calls.
+//! There is no second implementation of the rules here. [`ManifestRequest::from_object`] reads which object it
+//! is and stands for the AdmissionRequest the apiserver would send for `kubectl create` of the object (operation
+//! `CREATE`, kind from `apiVersion` and `kind`, the namespace the object lands in), and
+//! [`ManifestRequest::decide`] hands that request to [`decide`], the function the policy calls.
 //!
 //! The namespace is the object's `metadata.namespace`, else the caller's default namespace (as `kubectl -n`).
 //! Kinds that [`kinds::lookup`] does not know are not checked, as the policy accepts them untouched, unless they are
@@ -17,14 +17,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::custom::CustomWorkload;
-use crate::decision::{DecisionError, Labels, Outcome, decide};
-use crate::kinds;
-use crate::request::AdmissionRequestView;
-use crate::settings::Settings;
-
-/// The uid of the requests written for manifests.
-pub const REQUEST_UID: &str = "priority-guard-check";
+use crate::decide::{Cluster, DecisionError, Labels, Outcome, decide};
+use crate::model::custom::CustomWorkload;
+use crate::model::kinds;
+use crate::model::settings::Settings;
+use crate::read::request::{AdmissionRequestView, GroupVersionKind};
 
 /// A document that is not a Kubernetes object the check can read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -60,42 +57,25 @@ pub struct ManifestSubject {
     pub namespace: String,
 }
 
-/// A manifest turned into what the policy would be asked.
+/// A manifest turned into what the policy would be asked: the CREATE of the object.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ManifestRequest {
     /// Which object it is.
     pub subject: ManifestSubject,
-    /// The AdmissionRequest JSON for its CREATE; `None` when the kind is not one the policy checks.
-    pub request: Option<String>,
+    /// The kind the policy checks it as; `None` when the kind is not one the policy checks.
+    checked: Option<CheckedKind>,
+    /// `metadata.name`, when set.
+    name: Option<String>,
+    /// The object's JSON text.
+    object: String,
 }
 
-/// The AdmissionRequest fields that are written besides the object (a subset of what the apiserver sends,
-/// enough for the policy).
-#[derive(Serialize)]
-#[serde(rename_all = "camelCase")]
-struct RequestDoc<'a> {
-    uid: &'static str,
-    kind: Gvk<'a>,
-    resource: Gvr<'a>,
-    operation: &'static str,
-    namespace: &'a str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    name: Option<&'a str>,
-    dry_run: bool,
-}
-
-#[derive(Serialize)]
-struct Gvk<'a> {
-    group: &'a str,
-    version: &'a str,
-    kind: &'a str,
-}
-
-#[derive(Serialize)]
-struct Gvr<'a> {
-    group: &'a str,
-    version: &'a str,
-    resource: &'a str,
+/// The group, version and kind of a checked object, as the request's `kind` names them.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct CheckedKind {
+    group: String,
+    version: String,
+    kind: String,
 }
 
 /// What a JSON text holds, by its first character, for messages.
@@ -229,111 +209,99 @@ impl ManifestRequest {
         };
         let (group, version) = split_api_version(&api_version);
         let checked = match kinds::lookup(group, &kind) {
-            Some(builtin) => Some((builtin.group, builtin.kind, builtin.resource)),
+            Some(builtin) => Some((builtin.group, builtin.kind)),
             None => custom
                 .iter()
                 .find(|c| c.group == group && c.kind == kind)
-                .map(|c| (c.group.as_str(), c.kind.as_str(), c.resource.as_str())),
+                .map(|c| (c.group.as_str(), c.kind.as_str())),
         };
-        let Some(checked) = checked else {
-            return Ok(Self {
-                subject,
-                request: None,
-            });
-        };
-        let request = request_json(checked, version, &namespace, name.as_deref(), object);
         Ok(Self {
             subject,
-            request: Some(request),
+            checked: checked.map(|(group, kind)| CheckedKind {
+                group: group.to_owned(),
+                version: version.to_owned(),
+                kind: kind.to_owned(),
+            }),
+            name: name.map(Cow::into_owned),
+            object: object.trim().to_owned(),
         })
     }
 
-    /// Decides the CREATE with [`decide`], exactly as the policy does. Kinds that are not checked are accepted
-    /// untouched ([`crate::AcceptReason::NotChecked`]).
+    /// The same request for `object`, the whole text of the object this request was read from: a caller that
+    /// found the object's `apiVersion`, `kind` and `metadata` by other means reads the request from those fields
+    /// alone ([`ManifestRequest::from_json_with`]), then hands over the whole text, which the decision reads as
+    /// it reads the request's object. `object` must be JSON with the same naming fields.
+    pub fn with_object(mut self, object: String) -> Self {
+        self.object = object;
+        self
+    }
+
+    /// Whether the object is of a kind the policy checks (else [`ManifestRequest::decide`] accepts it
+    /// untouched).
+    pub fn is_checked(&self) -> bool {
+        self.checked.is_some()
+    }
+
+    /// The object's JSON text, as the request holds it.
+    pub fn object(&self) -> &str {
+        &self.object
+    }
+
+    /// Takes the object's text back (for its buffer).
+    pub fn into_object(self) -> String {
+        self.object
+    }
+
+    /// The AdmissionRequest of the object's CREATE, as the policy reads it; `None` when the kind is not one the
+    /// policy checks.
+    pub fn admission_request(&self) -> Option<AdmissionRequestView<'_>> {
+        let checked = self.checked.as_ref()?;
+        Some(AdmissionRequestView::create(
+            GroupVersionKind {
+                group: Cow::Borrowed(&checked.group),
+                version: Cow::Borrowed(&checked.version),
+                kind: Cow::Borrowed(&checked.kind),
+            },
+            &self.subject.namespace,
+            self.name.as_deref(),
+            &self.object,
+        ))
+    }
+
+    /// Decides the CREATE with [`decide`], exactly as the policy does, asking `cluster` for namespace labels and
+    /// PriorityClasses when a rule needs them. Kinds that are not checked are accepted untouched
+    /// ([`crate::decide::AcceptReason::NotChecked`]).
     pub fn decide(
         &self,
         settings: &Settings,
-        namespace_labels: impl FnMut(&str) -> Result<Labels, String>,
+        cluster: impl Cluster,
     ) -> Result<Outcome, DecisionError> {
-        let Some(request) = &self.request else {
-            return Ok(Outcome::Accept {
+        match self.admission_request() {
+            Some(view) => decide(settings, &view, cluster),
+            None => Ok(Outcome::Accept {
                 rule: None,
-                reason: crate::AcceptReason::NotChecked,
-            });
-        };
-        let view = AdmissionRequestView::from_json(request)?;
-        decide(settings, &view, namespace_labels)
-    }
-
-    /// [`Self::decide`], with PriorityClasses read through `priority_class` for the rules that set `maxPriority`
-    /// or `allowedPreemptionPolicies` ([`crate::decide_in_cluster`]).
-    pub fn decide_in_cluster(
-        &self,
-        settings: &Settings,
-        namespace_labels: impl FnMut(&str) -> Result<Labels, String>,
-        priority_class: impl FnMut(&str) -> crate::decision::ClassLookup,
-    ) -> Result<Outcome, DecisionError> {
-        let Some(request) = &self.request else {
-            return Ok(Outcome::Accept {
-                rule: None,
-                reason: crate::AcceptReason::NotChecked,
-            });
-        };
-        let view = AdmissionRequestView::from_json(request)?;
-        crate::decide_in_cluster(settings, &view, namespace_labels, priority_class)
+                reason: crate::decide::AcceptReason::NotChecked,
+            }),
+        }
     }
 }
 
-/// The request JSON: its fields, then the object's text as it is.
-fn request_json(
-    (group, kind, resource): (&str, &str, &str),
-    version: &str,
-    namespace: &str,
-    name: Option<&str>,
-    object: &str,
-) -> String {
-    let doc = RequestDoc {
-        uid: REQUEST_UID,
-        kind: Gvk {
-            group,
-            version,
-            kind,
-        },
-        resource: Gvr {
-            group,
-            version,
-            resource,
-        },
-        operation: "CREATE",
-        namespace,
-        name,
-        dry_run: true,
-    };
-    // Serializing `&str`s and booleans cannot fail; the object is valid JSON (`from_json` parsed it).
-    let mut json = serde_json::to_string(&doc).unwrap_or_default();
-    json.pop();
-    json.reserve(object.len() + 12);
-    json.push_str(",\"object\":");
-    json.push_str(object.trim());
-    json.push('}');
-    json
-}
-
-/// Decides a manifest in one step: [`ManifestRequest::from_object`] then [`ManifestRequest::decide`].
+/// Decides a manifest in one step: [`ManifestRequest::from_object_with`] (with the custom kinds of `settings`)
+/// then [`ManifestRequest::decide`].
 pub fn decide_manifest(
     settings: &Settings,
     object: &Value,
     default_namespace: &str,
-    namespace_labels: impl FnMut(&str) -> Result<Labels, String>,
+    cluster: impl Cluster,
 ) -> Result<(ManifestSubject, Result<Outcome, DecisionError>), ManifestError> {
     let request =
         ManifestRequest::from_object_with(object, default_namespace, &settings.custom_workloads)?;
-    let outcome = request.decide(settings, namespace_labels);
+    let outcome = request.decide(settings, cluster);
     Ok((request.subject, outcome))
 }
 
 /// The default class of the rule named `rule` (a rule of `settings`, or the fallback): what Pods get when they
-/// name none, e.g. the Pods of a workload accepted with [`crate::AcceptReason::DefaultLeftToPods`].
+/// name none, e.g. the Pods of a workload accepted with [`crate::decide::AcceptReason::DefaultLeftToPods`].
 pub fn rule_default<'s>(settings: &'s Settings, rule: &str) -> Option<&'s str> {
     // `fallback` is reserved: no rule has the fallback's name.
     settings
@@ -386,8 +354,8 @@ pub fn with_name_label(namespace: &str, mut labels: Labels) -> Labels {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::decision::{AcceptReason, RejectReason};
-    use crate::mutation::PatchOp;
+    use crate::decide::patch::PatchOp;
+    use crate::decide::{AcceptReason, RejectReason};
     use serde_json::json;
 
     fn settings() -> Settings {
@@ -511,7 +479,7 @@ mod tests {
             &settings(),
             &deployment(None, Some("preprod-pc")),
             "shop",
-            |ns| {
+            |ns: &str| {
                 asked.push(ns.to_owned());
                 Ok(with_name_label(
                     ns,
@@ -534,7 +502,7 @@ mod tests {
             json!({"apiVersion": "extensions/v1beta1", "kind": "Deployment", "metadata": {"name": "d"}}),
         ] {
             let request = ManifestRequest::from_object(&object, "prod").expect("readable");
-            assert_eq!(request.request, None);
+            assert!(request.admission_request().is_none());
             assert_eq!(
                 request.decide(&settings(), no_labels),
                 Ok(Outcome::Accept {
@@ -549,8 +517,9 @@ mod tests {
     fn the_request_is_a_create_the_policy_can_read() {
         let request = ManifestRequest::from_object(&deployment(Some("prod"), None), "default")
             .expect("readable");
-        let json = request.request.expect("a deployment is checked");
-        let view = AdmissionRequestView::from_json(&json).expect("a readable request");
+        let view = request
+            .admission_request()
+            .expect("a deployment is checked");
         assert_eq!(view.operation, "CREATE");
         assert_eq!(view.kind.group, "apps");
         assert_eq!(view.kind.version, "v1");

@@ -1,4 +1,4 @@
-//! The JSON patch a default produces, and how to apply it to an object without touching anything else.
+//! How the patch of a default ([`crate::decide::patch`]) is applied to an object without touching anything else.
 //!
 //! A default is never written by deserializing into typed Kubernetes structs and serializing back, which would
 //! drop every field the compiled API version does not know. The object stays a JSON value and only the patch's
@@ -6,77 +6,11 @@
 
 use std::borrow::Cow;
 
-use serde::Serialize;
 use serde_json::Value;
 
+use crate::decide::patch::PatchOp;
 use crate::json::Reader;
-
-use crate::request::FoundPodSpec;
-
-/// One RFC 6902 operation.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(tag = "op", rename_all = "lowercase")]
-pub enum PatchOp {
-    /// Add a member (or replace it if present).
-    Add {
-        /// JSON pointer.
-        path: String,
-        /// The new value.
-        value: Value,
-    },
-    /// Replace an existing member.
-    Replace {
-        /// JSON pointer.
-        path: String,
-        /// The new value.
-        value: Value,
-    },
-    /// Remove an existing member.
-    Remove {
-        /// JSON pointer.
-        path: String,
-    },
-}
-
-impl PatchOp {
-    /// The operation's path.
-    pub fn path(&self) -> &str {
-        match self {
-            PatchOp::Add { path, .. }
-            | PatchOp::Replace { path, .. }
-            | PatchOp::Remove { path } => path,
-        }
-    }
-}
-
-/// The operations that give the pod spec at `found` the class `class`.
-///
-/// Besides setting `priorityClassName`, `priority` and `preemptionPolicy` are removed where present: the
-/// apiserver's Priority admission plugin has already filled them in from the old class (or from the cluster's
-/// default) and refuses the Pod if they disagree with the new class; without them it computes both again. Pod
-/// templates get the same treatment, since the Pods they create would otherwise be refused the same way.
-pub fn set_class(found: &FoundPodSpec<'_>, class: &str) -> Vec<PatchOp> {
-    let field = |name: &str| format!("{}/{name}", found.pointer);
-    let mut ops = Vec::with_capacity(3);
-    let value = Value::String(class.to_owned());
-    let path = field("priorityClassName");
-    ops.push(if found.spec.priority_class_name.is_some() {
-        PatchOp::Replace { path, value }
-    } else {
-        PatchOp::Add { path, value }
-    });
-    if found.spec.priority {
-        ops.push(PatchOp::Remove {
-            path: field("priority"),
-        });
-    }
-    if found.spec.preemption_policy {
-        ops.push(PatchOp::Remove {
-            path: field("preemptionPolicy"),
-        });
-    }
-    ops
-}
+use crate::read::request::FoundPodSpec;
 
 /// A patch that cannot be applied to the object it was computed for.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -141,7 +75,7 @@ pub fn apply_to_text(object: &str, ops: &[PatchOp]) -> Result<String, PatchError
     apply_to_text_known(object, ops, &[])
 }
 
-/// [`apply_to_text`], where the pod specs in `known` whose [`crate::request::SpecLayout`] is known are not read
+/// [`apply_to_text`], where the pod specs in `known` whose [`crate::read::request::SpecLayout`] is known are not read
 /// again: their members are taken from the layout.
 pub fn apply_to_text_known(
     object: &str,
@@ -220,9 +154,8 @@ pub fn apply_to_text_known(
     Ok(out)
 }
 
-/// The deepest object a response can carry: serde_json reads 127 levels of nesting, and the response is one of
-/// them.
-pub const MAX_OBJECT_DEPTH: usize = 126;
+/// The deepest object a response can carry (see [`crate::json::MAX_OBJECT_DEPTH`]).
+pub use crate::json::MAX_OBJECT_DEPTH;
 
 /// Checks that an object's JSON text can be carried in a response that hosts read with serde_json
 /// (policy-server, kwctl): at most [`MAX_OBJECT_DEPTH`] levels, no number beyond a double, no lone surrogate. The policy checks a
@@ -259,7 +192,7 @@ type Members<'a> = Vec<(Cow<'a, str>, Cow<'a, str>)>;
 /// `None` when the layout does not fit the text (then the pod spec is read again).
 fn members_of<'a>(
     object: &'a str,
-    layout: &crate::request::SpecLayout,
+    layout: &crate::read::request::SpecLayout,
 ) -> Option<(usize, usize, Members<'a>)> {
     let mut members = Members::with_capacity(layout.members.len());
     for &(from, to) in &layout.members {
@@ -297,7 +230,8 @@ fn unescape(token: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::request::PodSpecView;
+    use crate::decide::patch::set_class;
+    use crate::read::request::PodSpecView;
     use serde_json::json;
     use std::borrow::Cow;
 

@@ -1,5 +1,5 @@
 //! The CEL that Kubernetes' own admission (ValidatingAdmissionPolicy, MutatingAdmissionPolicy) evaluates to
-//! decide like [`crate::decide`], emitted from the same settings model, kind table and message texts.
+//! decide like [`crate::decide`](mod@crate::decide), emitted from the same settings model, kind table and message texts.
 //!
 //! The expressions use only what every Kubernetes release from 1.30 evaluates (`has`, `in`, `startsWith`,
 //! string and list concatenation, the lists library's `indexOf`) and no optional-field syntax, so that any CEL
@@ -12,13 +12,14 @@
 
 use std::collections::BTreeMap;
 
-use crate::custom::CustomWorkload;
-use crate::kinds::{KINDS, PodSpecKind, Segment};
 use crate::messages;
-use crate::pattern::ClassPattern;
-use crate::priority_classes::{self, PriorityClassRules};
-use crate::selector::{LabelSelector, Operator};
-use crate::settings::{ClassList, ClassPolicy, PreemptionPolicy, Settings};
+use crate::model::custom::CustomWorkload;
+use crate::model::kinds::{KINDS, PodSpecKind, Segment};
+use crate::model::pattern::ClassPattern;
+use crate::model::priority_class::PreemptionPolicy;
+use crate::model::priority_class::{self, PriorityClassRules};
+use crate::model::selector::{LabelSelector, Operator};
+use crate::model::settings::{ClassList, ClassPolicy, Settings};
 
 mod custom;
 
@@ -564,7 +565,7 @@ fn class_value_checks(
 }
 
 /// The `priorityClasses` settings: one variable listing every problem of a PriorityClass object (in the order
-/// [`crate::priority_classes::check`] lists them), and one validation that it is empty.
+/// [`crate::decide::priority_class::check`] lists them), and one validation that it is empty.
 fn priority_class_checks(rules: &PriorityClassRules) -> (Variable, Validation) {
     let mut terms = Vec::new();
     if rules.require_description {
@@ -588,7 +589,7 @@ fn priority_class_checks(rules: &PriorityClassRules) -> (Variable, Validation) {
     if let Some(max) = rules.max_value {
         terms.push(format!(
             "(object.value > {max} && !object.metadata.name.startsWith({}) ?\n  [{} + string(object.value) + {}] : [])",
-            string_literal(priority_classes::SYSTEM_PREFIX),
+            string_literal(priority_class::SYSTEM_PREFIX),
             string_literal(messages::VALUE_TOO_HIGH_PREFIX),
             string_literal(&messages::value_too_high_suffix(max))
         ));
@@ -600,7 +601,7 @@ fn priority_class_checks(rules: &PriorityClassRules) -> (Variable, Validation) {
     };
     let is_class = format!(
         "request.kind.kind == {}",
-        string_literal(priority_classes::KIND)
+        string_literal(priority_class::KIND)
     );
     (
         Variable {

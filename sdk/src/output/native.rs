@@ -1,6 +1,6 @@
 //! Kubernetes' own admission objects for the settings: a ValidatingAdmissionPolicy and its binding, and, when a
 //! rule has a default and the Kubernetes version serves them, a MutatingAdmissionPolicy and its binding. Built
-//! from typed structs around the CEL of [`crate::cel`]; serialized by any serde format (YAML with the `yaml`
+//! from typed structs around the CEL of [`crate::output::cel`]; serialized by any serde format (YAML with the `yaml`
 //! feature, see [`to_yaml`]).
 
 use std::collections::BTreeMap;
@@ -8,9 +8,9 @@ use std::fmt;
 
 use serde::Serialize;
 
-use crate::cel::{self, Target, Variable};
-use crate::custom::CustomWorkload;
-use crate::settings::Settings;
+use crate::model::custom::CustomWorkload;
+use crate::model::settings::Settings;
+use crate::output::cel::{self, Target, Variable};
 
 /// The group of the admission policy kinds.
 pub const API_GROUP: &str = "admissionregistration.k8s.io";
@@ -326,13 +326,13 @@ pub fn generate(settings: &Settings, options: &Options) -> Generated {
                         match_resources(&validating.targets, &validating.custom_targets);
                     if validating.priority_classes {
                         constraints.resource_rules.push(NamedRuleWithOperations {
-                            api_groups: vec![crate::priority_classes::GROUP.to_owned()],
+                            api_groups: vec![crate::model::priority_class::GROUP.to_owned()],
                             api_versions: vec!["v1".to_owned()],
-                            operations: crate::priority_classes::OPERATIONS
+                            operations: crate::model::priority_class::OPERATIONS
                                 .iter()
                                 .map(|o| (*o).to_owned())
                                 .collect(),
-                            resources: vec![crate::priority_classes::RESOURCE.to_owned()],
+                            resources: vec![crate::model::priority_class::RESOURCE.to_owned()],
                             scope: "Cluster",
                         });
                     }

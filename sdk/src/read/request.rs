@@ -1,5 +1,5 @@
 //! A borrowed view of an admission request: only the fields the decision reads, read in one pass over the text
-//! without copying it (see [`crate::json`]), and the pod specs found at a kind's path.
+//! without copying it (see `crate::json`), and the pod specs found at a kind's path.
 //!
 //! When the request names a built-in kind before its object (the apiserver writes `kind` first), the object's
 //! metadata and pod specs are read in the same pass; otherwise, or when that reading fails, they are read from
@@ -8,8 +8,8 @@
 use std::borrow::Cow;
 
 use crate::json::{Kind, Reader, invalid_type};
-use crate::kinds::{self, Segment};
-use crate::settings::{SettingsDoc, SettingsError};
+use crate::model::kinds::{self, Segment};
+use crate::model::settings::{SettingsDoc, SettingsError};
 
 /// A request that cannot be read; the policy rejects it with this message.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -185,7 +185,7 @@ fn read_settings<'a>(r: &mut Reader<'a>) -> Result<PayloadSettings<'a>, String> 
         return Ok(PayloadSettings::Absent);
     }
     let before = r.clone();
-    let doc = crate::settings_reader::read_value(r);
+    let doc = crate::read::settings::read_value(r);
     if doc.is_err() {
         // A field that cannot be read is reported after the rest of the payload's JSON is checked, as the
         // settings are reported after the request's JSON: read them again, as JSON only.
@@ -198,7 +198,31 @@ fn read_settings<'a>(r: &mut Reader<'a>) -> Result<PayloadSettings<'a>, String> 
     })
 }
 
+/// The uid of the requests that stand for manifests ([`AdmissionRequestView::create`]).
+pub const MANIFEST_REQUEST_UID: &str = "priority-guard-check";
+
 impl<'a> AdmissionRequestView<'a> {
+    /// The request of a `kubectl create` of `object` (JSON text, checked to be JSON by the caller) of `kind` in
+    /// `namespace`, as the apiserver would send it to the policy: how manifests are decided outside the cluster.
+    pub fn create(
+        kind: GroupVersionKind<'a>,
+        namespace: &'a str,
+        name: Option<&'a str>,
+        object: &'a str,
+    ) -> Self {
+        AdmissionRequestView {
+            uid: Cow::Borrowed(MANIFEST_REQUEST_UID),
+            kind,
+            sub_resource: None,
+            operation: Cow::Borrowed("CREATE"),
+            namespace: Some(Cow::Borrowed(namespace)),
+            name: name.map(Cow::Borrowed),
+            object: Some(object),
+            read_along: None,
+            object_marks: None,
+        }
+    }
+
     /// Reads the fields the decision needs from the JSON of an AdmissionRequest.
     pub fn from_json(json: &'a str) -> Result<Self, RequestError> {
         let mut r = Reader::new(json);
@@ -316,10 +340,10 @@ impl<'a> AdmissionRequestView<'a> {
     }
 
     /// Whether the object is known to be within what hosts reading responses with serde_json take back (at most
-    /// [`crate::mutation::MAX_OBJECT_DEPTH`] levels, numbers within a double), so that a mutated object made from
-    /// its text needs no check (see [`crate::mutation::readable_by_hosts`]). `false` when not known.
+    /// [`crate::json::MAX_OBJECT_DEPTH`] levels, numbers within a double), so that a mutated object made from
+    /// its text needs no check (see [`crate::output::mutation::readable_by_hosts`]). `false` when not known.
     pub fn object_fits_responses(&self) -> bool {
-        matches!(self.object_marks, Some((depth, false)) if depth <= crate::mutation::MAX_OBJECT_DEPTH)
+        matches!(self.object_marks, Some((depth, false)) if depth <= crate::json::MAX_OBJECT_DEPTH)
     }
 
     /// The pod specs read along with the request (empty when the object was not read in the request's pass).
@@ -525,7 +549,7 @@ pub struct FoundPodSpec<'a> {
     /// Its fields.
     pub spec: PodSpecView<'a>,
     /// Where it and its members are in the object's text, when known (a default is then written without
-    /// reading the pod spec again, see [`crate::mutation::apply_to_text_known`]).
+    /// reading the pod spec again, see [`crate::output::mutation::apply_to_text_known`]).
     pub layout: Option<SpecLayout>,
 }
 
@@ -710,7 +734,7 @@ fn read_meta<'a>(r: &mut Reader<'a>, meta: &mut ObjectMeta<'a>) -> Result<(), Re
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::kinds;
+    use crate::model::kinds;
 
     fn raw(json: &str) -> &str {
         json
@@ -1008,7 +1032,7 @@ mod tests {
                         continue;
                     };
                     let echoed = view.object_fits_responses()
-                        || crate::mutation::readable_by_hosts(&object).is_ok();
+                        || crate::output::mutation::readable_by_hosts(&object).is_ok();
                     let response = format!(r#"{{"accepted":true,"mutated_object":{object}}}"#);
                     let host_reads = serde_json::from_str::<serde_json::Value>(&response).is_ok();
                     assert_eq!(echoed, host_reads, "{object}");

@@ -55,7 +55,7 @@ impl ClassPattern {
                 ));
             }
         } else {
-            crate::names::dns_subdomain(text)?;
+            crate::model::names::dns_subdomain(text)?;
         }
         Ok(wildcard)
     }

@@ -1,4 +1,4 @@
-//! The CEL of custom workload kinds ([`crate::custom`]): which pod specs a `podSpecPath` selects, and which of
+//! The CEL of custom workload kinds ([`crate::model::custom`]): which pod specs a `podSpecPath` selects, and which of
 //! them decides a request, so that the validations and messages of the built-in kinds apply unchanged.
 //!
 //! With custom kinds the variables are, in order:
@@ -17,8 +17,8 @@
 //! new expressions may use from 1.35).
 
 use super::{Variable, allowed_expression_for, string_list, string_literal};
-use crate::custom::CustomWorkload;
-use crate::settings::Settings;
+use crate::model::custom::CustomWorkload;
+use crate::model::settings::Settings;
 
 /// `has(base.a) && has(base.a.b) && ...` (`true` for no fields), and the selection `base.a.b`.
 fn select(base: &str, fields: &[&str]) -> (String, String) {
