@@ -36,9 +36,10 @@ policy.wasm: targets
 cli:
 	$(CARGO) build -p priority-guard-cli
 
-## policy.wasm with its Kubewarden metadata (and this README as usage) in the io.kubewarden.metadata section.
+## policy.wasm with its Kubewarden metadata and usage text (docs/policy-usage.md, what `kwctl inspect` shows) in
+## the io.kubewarden.metadata section.
 annotated-policy.wasm: policy.wasm cli
-	$(CLI) annotate -m metadata.yml -u README.md -o annotated-policy.wasm policy.wasm
+	$(CLI) annotate -m metadata.yml -u docs/policy-usage.md -o annotated-policy.wasm policy.wasm
 
 ## artifacthub-pkg.yml from metadata.yml. createdAt is kept from the committed file unless CREATED_AT is given
 ## (set it to the release time when the version changes): the file is the same on every run.
