@@ -36,9 +36,10 @@ policy.wasm: targets
 cli:
 	$(CARGO) build -p priority-guard-cli
 
-## policy.wasm with its Kubewarden metadata (and this README as usage) in the io.kubewarden.metadata section.
+## policy.wasm with its Kubewarden metadata and usage text (docs/policy-usage.md, what `kwctl inspect` shows) in
+## the io.kubewarden.metadata section.
 annotated-policy.wasm: policy.wasm cli
-	$(CLI) annotate -m metadata.yml -u README.md -o annotated-policy.wasm policy.wasm
+	$(CLI) annotate -m metadata.yml -u docs/policy-usage.md -o annotated-policy.wasm policy.wasm
 
 ## artifacthub-pkg.yml from metadata.yml. createdAt is kept from the committed file unless CREATED_AT is given
 ## (set it to the release time when the version changes): the file is the same on every run.
@@ -66,7 +67,7 @@ demo: annotated-policy.wasm
 	@echo "== the same settings as Kubernetes admission policies (priority-guard vap)"
 	$(CLI) vap --settings fixtures/prod-preprod-dev/settings.yaml
 
-## The speed of policy.wasm under the host (README "Performance"): the standard requests of fixtures/bench,
+## The speed of policy.wasm under the host (docs/performance.md): the standard requests of fixtures/bench,
 ## hot and with a fresh instance per request, then criterion benchmarks of the sdk's decision alone. An
 ## optimised CLI (the host, profile host-release: opt-level 3 without LTO), built once into target/host-release;
 ## never part of `make test`.
@@ -83,13 +84,13 @@ fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	fuzz/run.sh $(FUZZ_SECONDS)
 
-## The speed of `priority-guard check` (README "Speed"): 100,000 generated Deployments, optimised build. Its own
+## The speed of `priority-guard check` (docs/performance.md): 100,000 generated Deployments, optimised build. Its own
 ## target directory, so that it does not hold the lock of target/ while the dev builds and tests run.
 bench-check:
 	$(CARGO) build --profile host-release -p priority-guard-cli --target-dir target/bench
 	target/bench/host-release/priority-guard check --settings fixtures/prod-preprod-dev/settings.yaml --bench-corpus 100000
 
-## The CEL cost of the generated admission policies for 3, 10 and 100 rules (README "Native admission policies").
+## The CEL cost of the generated admission policies for 3, 10 and 100 rules (docs/native-policies.md).
 ## A report from an upper-bound estimate, built in the dev profile like the tests.
 bench-cel:
 	$(CARGO) run -p priority-guard-e2e-tests --example cel_cost
@@ -106,7 +107,7 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 ## Every test: formatting, lints, unit, table, e2e (policy.wasm under wasmtime, push/pull through a local
-## registry), and the playground in a browser, after installing what is missing (`setup`).
+## registry), and the playground in a browser (docs/testing.md), after installing what is missing (`setup`).
 test: setup lint
 	$(CARGO) test --workspace
 	$(MAKE) web-test

@@ -46,7 +46,7 @@ fn registry_binary() -> PathBuf {
         .map_or_else(|| PathBuf::from("/usr/bin/docker-registry"), PathBuf::from);
     assert!(
         path.is_file(),
-        "{} not found: install Debian's registry (apt-get install docker-registry; .ci/run does) or point \
+        "{} not found: install Debian's registry (apt-get install docker-registry; `make test` does) or point \
          PRIORITY_GUARD_REGISTRY at a Docker distribution `registry` binary",
         path.display()
     );
@@ -246,7 +246,7 @@ fn docker_login(scratch: &Scratch, registry: &Registry) -> PathBuf {
     config.parent().unwrap().to_owned()
 }
 
-/// The host's test guest annotated with the repository's metadata and README (a multi-line annotation that
+/// The host's test guest annotated with the repository's metadata and usage text (a multi-line annotation that
 /// must not reach the manifest); returns (plain, annotated) paths.
 fn annotated_guest(scratch: &Scratch, docker_config: &Path) -> (PathBuf, PathBuf) {
     let plain = scratch.guest();
@@ -258,7 +258,7 @@ fn annotated_guest(scratch: &Scratch, docker_config: &Path) -> (PathBuf, PathBuf
             &"-m",
             &root().join("metadata.yml"),
             &"-u",
-            &root().join("README.md"),
+            &root().join("docs/policy-usage.md"),
             &"-o",
             &annotated,
             &plain,
@@ -361,7 +361,7 @@ fn push_and_pull_through_a_real_registry() {
     assert_eq!(layers[0]["digest"], sha256(&wasm));
     assert_eq!(layers[0]["size"], wasm.len());
 
-    // Annotations: every (single-line) annotation of metadata.yml, the OCI source, and not the README.
+    // Annotations: every (single-line) annotation of metadata.yml, the OCI source, and not the usage text.
     let mut expected = metadata_annotations();
     assert!(
         expected

@@ -3,7 +3,7 @@
 //!
 //! For each case both engines decide; they must agree on allowed or denied, on the message text, and on the
 //! object that results from a default. The differences that cannot be removed are listed in [`KNOWN`] (and in
-//! the README's "Known differences"); the suite fails on any other difference and on a listed difference that no
+//! docs/semantics.md, "Known differences"); the suite fails on any other difference and on a listed difference that no
 //! case shows any more.
 //!
 //! `PRIORITY_GUARD_DIFF_CASES` (default 20,000) and `PRIORITY_GUARD_DIFF_SEED` (default fixed) set the random
@@ -31,7 +31,7 @@ struct Known {
     recognise: fn(&Value, &Verdict, &Verdict) -> bool,
 }
 
-/// Every known difference (the README lists the same, with the same names).
+/// Every known difference (docs/semantics.md lists the same, with the same names).
 const KNOWN: &[Known] = &[
     Known {
         name: "namespace-unreadable",

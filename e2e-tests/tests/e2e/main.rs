@@ -3,6 +3,7 @@
 mod common;
 mod cost;
 mod differential;
+mod docs;
 mod fixtures;
 mod malformed;
 mod metadata;
