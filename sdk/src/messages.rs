@@ -243,6 +243,36 @@ pub fn preemption_not_allowed(
     )
 }
 
+/// The fixed end of a "priority too low" message for a rule.
+pub fn priority_too_low_suffix(rule: &str, min: i32) -> String {
+    format!(
+        ", below the minimum {min} of rule \"{rule}\": use a PriorityClass whose value is at least {min}"
+    )
+}
+
+/// `Pod "web-1" in namespace "prod" has priority 0, below the minimum 1000 of rule "production": use a
+/// PriorityClass whose value is at least 1000`.
+pub fn priority_too_low(
+    kind: &str,
+    name: &str,
+    namespace: &str,
+    priority: &str,
+    from: &str,
+    rule: &str,
+    min: i32,
+) -> String {
+    format!(
+        "{} has priority {priority}{from}{}",
+        subject(kind, name, namespace),
+        priority_too_low_suffix(rule, min)
+    )
+}
+
+/// The fixed text for a too low priority, as [`priority_too_high_by_rule`].
+pub fn priority_too_low_by_rule(rule: &str, min: i32) -> String {
+    format!("the priority is below the minimum {min} of rule \"{rule}\"")
+}
+
 /// The fixed text a ValidatingAdmissionPolicy shows if its `messageExpression` for a too high priority cannot be
 /// evaluated.
 pub fn priority_too_high_by_rule(rule: &str, max: i32) -> String {

@@ -26,6 +26,8 @@ fn settings() -> Settings {
             {"name": "batch", "namespaces": ["batch"], "maxPriority": 500},
             {"name": "broken-default", "namespaces": ["broken"], "defaultPriorityClass": "missing-pc",
              "maxPriority": 500},
+            {"name": "critical", "namespaces": ["critical"], "defaultPriorityClass": "prod-pc",
+             "minPriority": 1000, "maxPriority": 200000, "allowedPreemptionPolicies": ["PreemptLowerPriority"]},
         ],
         "unsetPriorityClasses": ["cluster-default"],
     }))
@@ -79,6 +81,7 @@ enum Expect {
     Accept(Option<&'static str>, AcceptReason),
     Mutate(&'static str, &'static str),
     TooHigh(&'static str, &'static str, i32),
+    TooLow(&'static str, &'static str, i32),
     Preempts(&'static str, &'static str, PreemptionPolicy),
     Missing(&'static str, &'static str),
     NotAllowed(&'static str),
@@ -115,6 +118,14 @@ fn matches(outcome: &Result<Outcome, DecisionError>, want: &Expect) -> bool {
                 ..
             }),
             Expect::TooHigh(r, c, p),
+        ) => rule == r && class == c && priority == p,
+        (
+            Ok(Outcome::Reject {
+                rule,
+                reason: RejectReason::PriorityTooLow { class, priority },
+                ..
+            }),
+            Expect::TooLow(r, c, p),
         ) => rule == r && class == c && priority == p,
         (
             Ok(Outcome::Reject {
@@ -208,6 +219,30 @@ fn matches(outcome: &Result<Outcome, DecisionError>, want: &Expect) -> bool {
 #[case::template_without_class_or_default_has_nothing_to_check(
     "Deployment", "batch", pod_spec(None, None),
     Expect::Accept(Some("batch"), AcceptReason::NoneGiven), &[]
+)]
+#[case::resolved_pod_below_the_floor_uses_its_own_priority(
+    "Pod", "critical", pod_spec(Some("dev-preempting"), Some((100, "PreemptLowerPriority"))),
+    Expect::TooLow("critical", "dev-preempting", 100), &[]
+)]
+#[case::resolved_pod_on_the_floor(
+    "Pod", "critical", pod_spec(Some("x"), Some((1000, "PreemptLowerPriority"))),
+    Expect::Accept(Some("critical"), AcceptReason::ClassAllowed), &[]
+)]
+#[case::the_floor_is_reported_before_the_preemption_policy(
+    "Pod", "critical", pod_spec(Some("dev-pc"), Some((100, "Never"))),
+    Expect::TooLow("critical", "dev-pc", 100), &[]
+)]
+#[case::unresolved_pod_below_the_floor_looks_its_class_up(
+    "Pod", "critical", pod_spec(Some("batch-low"), None),
+    Expect::TooLow("critical", "batch-low", 10), &["batch-low"]
+)]
+#[case::template_class_below_the_floor(
+    "Deployment", "critical", pod_spec(Some("dev-preempting"), None),
+    Expect::TooLow("critical", "dev-preempting", 100), &["dev-preempting"]
+)]
+#[case::pod_given_a_default_above_the_floor(
+    "Pod", "critical", pod_spec(None, Some((0, "PreemptLowerPriority"))),
+    Expect::Mutate("critical", "prod-pc"), &["prod-pc"]
 )]
 #[case::rules_without_value_fields_never_look_up(
     "Deployment", "prod", pod_spec(Some("missing-pc"), None),

@@ -37,6 +37,8 @@ fn fields(settings: Value) -> Vec<String> {
 #[case::fallback_with_name(json!({"fallback": {"name": "rest"}}), "fallback.name")]
 #[case::invalid_unset_class(json!({"unsetPriorityClasses": ["Low"]}), "unsetPriorityClasses[0]")]
 #[case::max_priority_not_int32(json!({"fallback": {"maxPriority": 3000000000u64}}), "fallback.maxPriority")]
+#[case::min_priority_not_int32(json!({"fallback": {"minPriority": -3000000000i64}}), "fallback.minPriority")]
+#[case::min_priority_above_max_priority(json!({"fallback": {"minPriority": 1000, "maxPriority": 100}}), "fallback.minPriority")]
 #[case::max_priority_not_a_number(json!({"rules": [{"name": "a", "namespaces": ["a"], "maxPriority": "high"}]}), "rules[0].maxPriority")]
 #[case::unknown_preemption_policy(json!({"rules": [{"name": "a", "namespaces": ["a"], "allowedPreemptionPolicies": ["Never", "Sometimes"]}]}), "rules[0].allowedPreemptionPolicies[1]")]
 #[case::repeated_preemption_policy(json!({"fallback": {"allowedPreemptionPolicies": ["Never", "Never"]}}), "fallback.allowedPreemptionPolicies[1]")]

@@ -205,6 +205,7 @@ impl CheckResult {
                     }
                     priority_guard_sdk::decide::RejectReason::ClassRequired => rule_ids::REQUIRED,
                     priority_guard_sdk::decide::RejectReason::PriorityTooHigh { .. }
+                    | priority_guard_sdk::decide::RejectReason::PriorityTooLow { .. }
                     | priority_guard_sdk::decide::RejectReason::PreemptionNotAllowed { .. }
                     | priority_guard_sdk::decide::RejectReason::ClassDoesNotExist { .. } => {
                         rule_ids::VALUES

@@ -67,8 +67,8 @@ const RULES: &[RuleInfo] = &[
         level: "error",
         short: "PriorityClass priority or preemption policy not allowed in this namespace",
         full: "The PriorityClass the object uses (or the rule's default) has a priority above the rule's \
-               maxPriority or a preemptionPolicy outside its allowedPreemptionPolicies, or does not exist; the \
-               policy refuses the object.",
+               maxPriority or below its minPriority, or a preemptionPolicy outside its allowedPreemptionPolicies, \
+               or does not exist; the policy refuses the object.",
         help: "Use an existing PriorityClass whose value and preemptionPolicy the rule allows (the message says which).",
     },
     RuleInfo {
@@ -76,7 +76,7 @@ const RULES: &[RuleInfo] = &[
         name: "PriorityClassUnreadable",
         level: "error",
         short: "PriorityClass cannot be read",
-        full: "A rule with maxPriority or allowedPreemptionPolicies needs the value of a PriorityClass that the \
+        full: "A rule with maxPriority, minPriority or allowedPreemptionPolicies needs the value of a PriorityClass that the \
                object does not carry, and the class cannot be read; the policy fails closed and refuses the object.",
         help: "Give the cluster's PriorityClasses with --cluster-state (kubectl get namespaces,priorityclasses -o yaml).",
     },

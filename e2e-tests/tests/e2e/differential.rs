@@ -47,7 +47,7 @@ const KNOWN: &[Known] = &[
     Known {
         name: "template-class-values",
         why: "For a workload, the policy looks up the PriorityClass its pod template names (or the default its Pods \
-              will get) to check maxPriority, allowedPreemptionPolicies and that the class exists; CEL cannot read \
+              will get) to check maxPriority, minPriority, allowedPreemptionPolicies and that the class exists; CEL cannot read \
               other objects, so the generated policy lets the workload through and its Pods are checked when they \
               are created.",
         recognise: |request, wasm, native| {
@@ -70,7 +70,7 @@ const KNOWN: &[Known] = &[
     },
     Known {
         name: "class-does-not-exist",
-        why: "A rule with maxPriority or allowedPreemptionPolicies whose default does not exist: the policy refuses \
+        why: "A rule with maxPriority, minPriority or allowedPreemptionPolicies whose default does not exist: the policy refuses \
               the Pod naming the missing class; with the generated policies the apiserver's Priority plugin \
               refuses it after the MutatingAdmissionPolicy set the default (\"no PriorityClass with name ... was \
               found\").",
@@ -99,7 +99,9 @@ fn is_class_value_message(message: &str) -> bool {
 
 /// What kind of check an agreed refusal comes from, for the tally.
 fn denial_kind(message: &str) -> &'static str {
-    if message.contains(" has priority ") {
+    if message.contains(" has priority ") && message.contains(", below the minimum ") {
+        "minPriority"
+    } else if message.contains(" has priority ") {
         "maxPriority"
     } else if message.contains(" has preemptionPolicy ") {
         "allowedPreemptionPolicies"
@@ -407,6 +409,17 @@ fn random_policy(rng: &mut Rng, unset: &[&str]) -> serde_json::Map<String, Value
             "maxPriority".into(),
             json!(rng.pick(&[0, 100, 500, 5000, 100_000])),
         );
+    }
+    if rng.chance(25) {
+        // A floor above the rule's ceiling is refused by the settings' validation.
+        let min = *rng.pick(&[-100, 0, 100, 1000]);
+        if rule
+            .get("maxPriority")
+            .and_then(Value::as_i64)
+            .is_none_or(|max| min <= max)
+        {
+            rule.insert("minPriority".into(), json!(min));
+        }
     }
     if rng.chance(25) {
         const CHOICES: &[&[&str]] = &[
@@ -1092,6 +1105,7 @@ fn policy_wasm_and_the_generated_admission_policies_agree() {
     for check in [
         "classes",
         "maxPriority",
+        "minPriority",
         "allowedPreemptionPolicies",
         "priorityClasses",
     ] {

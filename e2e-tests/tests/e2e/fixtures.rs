@@ -158,6 +158,7 @@ fn run_scenario(dir: &Path) -> usize {
                     RejectReason::ClassNotAllowed { .. } => "ClassNotAllowed",
                     RejectReason::ClassRequired => "ClassRequired",
                     RejectReason::PriorityTooHigh { .. } => "PriorityTooHigh",
+                    RejectReason::PriorityTooLow { .. } => "PriorityTooLow",
                     RejectReason::PreemptionNotAllowed { .. } => "PreemptionNotAllowed",
                     RejectReason::ClassDoesNotExist { .. } => "ClassDoesNotExist",
                     RejectReason::PriorityClassRefused { .. } => "PriorityClassRefused",

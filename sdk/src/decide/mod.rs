@@ -79,6 +79,13 @@ pub enum RejectReason {
         /// The priority.
         priority: i32,
     },
+    /// The priority of the class used is below the rule's `minPriority`.
+    PriorityTooLow {
+        /// The class the priority comes from (empty when the Pod names none).
+        class: String,
+        /// The priority.
+        priority: i32,
+    },
     /// The preemption policy of the class used is not in the rule's `allowedPreemptionPolicies`.
     PreemptionNotAllowed {
         /// The class the policy comes from (empty when the Pod names none).
@@ -472,6 +479,25 @@ impl CheckedSpec<'_> {
                     &from,
                     self.rule,
                     max,
+                ),
+            )));
+        }
+        if let Some(min) = self.policy.min_priority
+            && info.value < min
+        {
+            return Ok(Some(self.reject(
+                RejectReason::PriorityTooLow {
+                    class: class.to_owned(),
+                    priority: info.value,
+                },
+                messages::priority_too_low(
+                    self.kind,
+                    self.name,
+                    self.namespace,
+                    &info.value.to_string(),
+                    &from,
+                    self.rule,
+                    min,
                 ),
             )));
         }

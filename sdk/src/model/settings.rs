@@ -69,6 +69,9 @@ pub struct RuleDoc {
     /// The highest priority value the class used may have.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_priority: Option<i64>,
+    /// The lowest priority value the class used may have.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min_priority: Option<i64>,
     /// The preemption policies the class used may have (`Never`, `PreemptLowerPriority`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_preemption_policies: Option<Vec<String>>,
@@ -115,15 +118,20 @@ pub struct ClassPolicy {
     pub require_priority_class: bool,
     /// The ceiling on the priority value of the class used, if any.
     pub max_priority: Option<i32>,
+    /// The floor under the priority value of the class used, if any.
+    pub min_priority: Option<i32>,
     /// The preemption policies the class used may have; `None` means any.
     pub allowed_preemption_policies: Option<BTreeSet<PreemptionPolicy>>,
 }
 
 impl ClassPolicy {
-    /// Whether the rule restricts the values of the class used (`maxPriority`, `allowedPreemptionPolicies`), so
-    /// that the class's priority and preemption policy must be known, and a class that does not exist is refused.
+    /// Whether the rule restricts the values of the class used (`maxPriority`, `minPriority`,
+    /// `allowedPreemptionPolicies`), so that the class's priority and preemption policy must be known, and a class
+    /// that does not exist is refused.
     pub fn checks_class_values(&self) -> bool {
-        self.max_priority.is_some() || self.allowed_preemption_policies.is_some()
+        self.max_priority.is_some()
+            || self.min_priority.is_some()
+            || self.allowed_preemption_policies.is_some()
     }
 }
 

@@ -486,7 +486,7 @@ fn class_passes(policy: &ClassPolicy) -> Option<String> {
     ))
 }
 
-/// `maxPriority` and `allowedPreemptionPolicies` for Pods the apiserver has resolved: their `spec.priority` and
+/// `maxPriority`, `minPriority` and `allowedPreemptionPolicies` for Pods the apiserver has resolved: their `spec.priority` and
 /// `spec.preemptionPolicy`, which the Priority plugin fills in before any admission policy runs (and again after
 /// a MutatingAdmissionPolicy sets a default). Pod templates name a class whose values CEL cannot read; the
 /// policy looks them up (a known difference).
@@ -539,14 +539,29 @@ fn class_value_checks(
                 message: messages::priority_too_high_by_rule(rule, max),
             });
         }
+        // One refusal per Pod, in the policy's order (maxPriority, minPriority, allowedPreemptionPolicies): each
+        // check passes where an earlier one refuses.
+        let too_high = policy
+            .max_priority
+            .map(|max| format!(" || variables.podSpec.priority > {max}"))
+            .unwrap_or_default();
+        if let Some(min) = policy.min_priority {
+            validations.push(Validation {
+                expression: format!("{guard}{too_high} ||\nvariables.podSpec.priority >= {min}"),
+                message_expression: message_expression(&messages::priority_too_low(
+                    &kind, &name, &namespace, &priority, &from, rule, min,
+                )),
+                message: messages::priority_too_low_by_rule(rule, min),
+            });
+        }
         if let Some(allowed) = &policy.allowed_preemption_policies {
-            let too_high = policy
-                .max_priority
-                .map(|max| format!(" || variables.podSpec.priority > {max}"))
+            let too_low = policy
+                .min_priority
+                .map(|min| format!(" || variables.podSpec.priority < {min}"))
                 .unwrap_or_default();
             validations.push(Validation {
                 expression: format!(
-                    "{guard}{too_high} ||\nvariables.preemptionPolicy in {}",
+                    "{guard}{too_high}{too_low} ||\nvariables.preemptionPolicy in {}",
                     string_list(allowed.iter().map(|p| p.as_str()))
                 ),
                 message_expression: message_expression(&messages::preemption_not_allowed(

@@ -167,6 +167,13 @@ const RULE: &[Field<RuleDoc>] = &[
         },
     },
     Field {
+        name: "minPriority",
+        read: |r, path, doc| {
+            doc.min_priority = optional(r, path, integer)?;
+            Ok(())
+        },
+    },
+    Field {
         name: "allowedPreemptionPolicies",
         read: |r, path, doc| {
             doc.allowed_preemption_policies = optional(r, path, strings)?;

@@ -249,6 +249,17 @@ fn class_policy(
     let max_priority = rule
         .max_priority
         .and_then(|v| int32(v, &format_args!("{at}.maxPriority"), push));
+    let min_priority = rule
+        .min_priority
+        .and_then(|v| int32(v, &format_args!("{at}.minPriority"), push));
+    if let (Some(min), Some(max)) = (min_priority, max_priority)
+        && min > max
+    {
+        push(
+            format!("{at}.minPriority"),
+            format!("{min} is above maxPriority {max}: no class could be used"),
+        );
+    }
     let allowed_preemption_policies = rule.allowed_preemption_policies.as_ref().map(|list| {
         let key = format!("{at}.allowedPreemptionPolicies");
         if list.is_empty() {
@@ -277,6 +288,7 @@ fn class_policy(
         default_priority_class: rule.default_priority_class.take(),
         require_priority_class: rule.require_priority_class,
         max_priority,
+        min_priority,
         allowed_preemption_policies,
     }
 }
