@@ -8,9 +8,10 @@
 
 use std::collections::BTreeMap;
 
+use priority_guard_sdk::decide::Labels;
 use priority_guard_sdk::decide::patch::PatchOp;
-use priority_guard_sdk::decide::{AcceptReason, Labels, Outcome};
 use priority_guard_sdk::model::settings::Settings;
+use priority_guard_sdk::output::describe::describe;
 use priority_guard_sdk::output::manifest::{self, ManifestRequest};
 use priority_guard_sdk::output::native::{self, KubernetesVersion, Options};
 use serde::{Deserialize, Serialize};
@@ -170,20 +171,14 @@ fn evaluation(
                 .cloned()
                 .unwrap_or_else(|| manifest::with_name_label(ns, Labels::new())))
         });
+        let description = describe(&settings, &request.subject, outcome);
         let subject = request.subject;
-        let (verdict, rule, message, patch) = match outcome {
-            Err(error) => ("denied", None, error.to_string(), None),
-            Ok(Outcome::Reject { rule, message, .. }) => ("denied", Some(rule), message, None),
-            Ok(Outcome::Mutate { rule, class, patch }) => {
-                let message =
-                    format!("names no PriorityClass; rule \"{rule}\" sets its default \"{class}\"");
-                ("defaulted", Some(rule), message, Some(patch))
-            }
-            Ok(Outcome::Accept { rule, reason }) => {
-                let (verdict, message) = accepted(&settings, rule.as_deref(), reason);
-                (verdict, rule, message, None)
-            }
-        };
+        let (verdict, rule, message) = (
+            description.verdict.token(),
+            description.rule,
+            description.message,
+        );
+        let patch = (!description.patch.is_empty()).then_some(description.patch);
         evaluation.results.push(ObjectResult {
             kind: subject.kind,
             name: subject.name,
@@ -195,40 +190,6 @@ fn evaluation(
         });
     }
     evaluation
-}
-
-/// The verdict and description of an accepted object.
-fn accepted(
-    settings: &Settings,
-    rule: Option<&str>,
-    reason: AcceptReason,
-) -> (&'static str, String) {
-    let rule_text = rule.map_or_else(String::new, |r| format!("rule \"{r}\" "));
-    match reason {
-        AcceptReason::NotChecked => ("not-checked", "not a kind the policy checks".to_owned()),
-        AcceptReason::NoPodSpec => ("allowed", "has no pod spec to check".to_owned()),
-        AcceptReason::Unrestricted => (
-            "allowed",
-            "no rule matches its namespace and there is no fallback".to_owned(),
-        ),
-        AcceptReason::ClassAllowed => ("allowed", format!("{rule_text}allows its PriorityClass")),
-        AcceptReason::NoneGiven => (
-            "allowed",
-            format!("names no PriorityClass, which {rule_text}neither requires nor defaults"),
-        ),
-        AcceptReason::DefaultLeftToPods => {
-            let default = rule
-                .and_then(|r| manifest::rule_default(settings, r))
-                .unwrap_or_default();
-            (
-                "defaulted",
-                format!(
-                    "names no PriorityClass; its Pods get the default \"{default}\" of {rule_text}when they \
-                     are created (the template is left as written)"
-                ),
-            )
-        }
-    }
 }
 
 #[cfg(test)]

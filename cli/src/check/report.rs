@@ -4,9 +4,11 @@
 //! verdict. The `json` format prints these records as they are, so their field names are part of the stable
 //! JSON schema (see the README).
 
+use priority_guard_sdk::decide::RejectReason;
 use priority_guard_sdk::decide::patch::PatchOp;
-use priority_guard_sdk::output::manifest::{ManifestSubject, rule_default};
-use priority_guard_sdk::{AcceptReason, DecisionError, Outcome, Settings};
+use priority_guard_sdk::output::describe::{self, DefaultClass, describe};
+use priority_guard_sdk::output::manifest::ManifestSubject;
+use priority_guard_sdk::{DecisionError, Outcome, Settings};
 use serde::Serialize;
 
 /// What the policy would do with a document's CREATE.
@@ -23,6 +25,17 @@ pub(crate) enum Verdict {
     Malformed,
     /// Not a kind the policy checks (or not a Kubernetes object at all).
     NotChecked,
+}
+
+impl From<describe::Verdict> for Verdict {
+    fn from(verdict: describe::Verdict) -> Self {
+        match verdict {
+            describe::Verdict::Allowed => Verdict::Allowed,
+            describe::Verdict::Defaulted => Verdict::Defaulted,
+            describe::Verdict::Denied => Verdict::Denied,
+            describe::Verdict::NotChecked => Verdict::NotChecked,
+        }
+    }
 }
 
 impl Verdict {
@@ -58,26 +71,6 @@ pub(crate) mod rule_ids {
     pub(crate) const DEFAULTED: &str = "priority-class-defaulted";
     /// A document that cannot be parsed or is not a readable Kubernetes object.
     pub(crate) const MALFORMED: &str = "malformed-document";
-}
-
-/// Where the default applies.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub(crate) enum DefaultTarget {
-    /// The object itself is patched (Pods; workload templates with `mutateWorkloadTemplates`).
-    Object,
-    /// The object is accepted as written; the Pods it creates get the default.
-    Pods,
-}
-
-/// The default class a document gets.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "camelCase")]
-pub(crate) struct DefaultClass {
-    /// The class.
-    pub class: String,
-    /// Where it is written.
-    pub applies_to: DefaultTarget,
 }
 
 /// The result for one document.
@@ -162,77 +155,32 @@ impl CheckResult {
             default: None,
             patch: Vec::new(),
         };
-        match decision {
-            Ok(Outcome::Accept { rule, reason }) => {
-                let pods_default = match (reason, &rule) {
-                    (AcceptReason::DefaultLeftToPods, Some(rule)) => rule_default(settings, rule),
-                    _ => None,
-                };
-                result.message = accept_message(reason, rule.as_deref(), &subject, pods_default);
-                if let Some(class) = pods_default {
-                    result.verdict = Verdict::Defaulted;
-                    result.rule_id = Some(rule_ids::DEFAULTED);
-                    result.default = Some(DefaultClass {
-                        class: class.to_owned(),
-                        applies_to: DefaultTarget::Pods,
-                    });
-                }
-                result.rule = rule;
-            }
-            Ok(Outcome::Mutate { rule, class, patch }) => {
-                result.verdict = Verdict::Defaulted;
-                result.rule_id = Some(rule_ids::DEFAULTED);
-                result.message = format!(
-                    "names no PriorityClass; rule \"{rule}\" sets its default \"{class}\": {}",
-                    describe_patch(&patch)
-                );
-                result.default = Some(DefaultClass {
-                    class,
-                    applies_to: DefaultTarget::Object,
-                });
-                result.rule = Some(rule);
-                result.patch = patch;
-            }
-            Ok(Outcome::Reject {
-                rule,
-                reason,
-                message,
-            }) => {
-                result.verdict = Verdict::Denied;
-                result.rule_id = Some(match reason {
-                    priority_guard_sdk::decide::RejectReason::ClassNotAllowed { .. } => {
-                        rule_ids::NOT_ALLOWED
-                    }
-                    priority_guard_sdk::decide::RejectReason::ClassRequired => rule_ids::REQUIRED,
-                    priority_guard_sdk::decide::RejectReason::PriorityTooHigh { .. }
-                    | priority_guard_sdk::decide::RejectReason::PriorityTooLow { .. }
-                    | priority_guard_sdk::decide::RejectReason::PreemptionNotAllowed { .. }
-                    | priority_guard_sdk::decide::RejectReason::ClassDoesNotExist { .. } => {
-                        rule_ids::VALUES
-                    }
-                    priority_guard_sdk::decide::RejectReason::PriorityClassRefused { .. } => {
-                        rule_ids::CLASS_OBJECT
-                    }
-                });
-                result.rule = Some(rule);
-                result.message = message;
-            }
-            Err(error) => {
-                result.verdict = Verdict::Denied;
-                result.rule_id = Some(match &error {
-                    DecisionError::Request(_) => rule_ids::UNREADABLE_OBJECT,
-                    DecisionError::NamespaceLookup { rule, .. } => {
-                        result.rule = Some(rule.clone());
-                        rule_ids::NAMESPACE_LABELS
-                    }
-                    DecisionError::PriorityClassLookup { rule, .. } => {
-                        result.rule = Some(rule.clone());
-                        rule_ids::CLASS_LOOKUP
-                    }
-                });
-                result.message = error.to_string();
-            }
+        result.rule_id = match &decision {
+            Ok(Outcome::Accept { .. }) => None,
+            Ok(Outcome::Mutate { .. }) => Some(rule_ids::DEFAULTED),
+            Ok(Outcome::Reject { reason, .. }) => Some(match reason {
+                RejectReason::ClassNotAllowed { .. } => rule_ids::NOT_ALLOWED,
+                RejectReason::ClassRequired => rule_ids::REQUIRED,
+                RejectReason::PriorityTooHigh { .. }
+                | RejectReason::PriorityTooLow { .. }
+                | RejectReason::PreemptionNotAllowed { .. }
+                | RejectReason::ClassDoesNotExist { .. } => rule_ids::VALUES,
+                RejectReason::PriorityClassRefused { .. } => rule_ids::CLASS_OBJECT,
+            }),
+            Err(DecisionError::Request(_)) => Some(rule_ids::UNREADABLE_OBJECT),
+            Err(DecisionError::NamespaceLookup { .. }) => Some(rule_ids::NAMESPACE_LABELS),
+            Err(DecisionError::PriorityClassLookup { .. }) => Some(rule_ids::CLASS_LOOKUP),
+        };
+        let description = describe(settings, &subject, decision);
+        if description.default.is_some() && result.rule_id.is_none() {
+            // Accepted, with the default left to its Pods.
+            result.rule_id = Some(rule_ids::DEFAULTED);
         }
+        result.verdict = description.verdict.into();
+        result.rule = description.rule;
+        result.message = description.message;
+        result.default = description.default;
+        result.patch = description.patch;
         result.object = Some(subject);
         result
     }
@@ -244,44 +192,6 @@ impl CheckResult {
             None => "document".to_owned(),
         }
     }
-}
-
-fn accept_message(
-    reason: AcceptReason,
-    rule: Option<&str>,
-    subject: &ManifestSubject,
-    pods_default: Option<&str>,
-) -> String {
-    let rule = rule.unwrap_or("");
-    match (reason, pods_default) {
-        (AcceptReason::DefaultLeftToPods, Some(class)) => format!(
-            "names no PriorityClass; its Pods get the default \"{class}\" of rule \"{rule}\" when they are \
-             created (the template is left as written)"
-        ),
-        (AcceptReason::ClassAllowed, _) => format!("rule \"{rule}\" allows its PriorityClass"),
-        (AcceptReason::NoneGiven | AcceptReason::DefaultLeftToPods, _) => {
-            format!("names no PriorityClass, which rule \"{rule}\" neither requires nor defaults")
-        }
-        (AcceptReason::Unrestricted, _) => format!(
-            "no rule applies to namespace \"{}\" and there is no fallback",
-            subject.namespace
-        ),
-        (AcceptReason::NoPodSpec, _) => "it has no pod spec".to_owned(),
-        (AcceptReason::NotChecked, _) => format!("kind {} is not checked", subject.kind),
-    }
-}
-
-/// `add /spec/priorityClassName "prod-pc", remove /spec/priority`.
-pub(crate) fn describe_patch(patch: &[PatchOp]) -> String {
-    patch
-        .iter()
-        .map(|op| match op {
-            PatchOp::Add { path, value } => format!("add {path} {value}"),
-            PatchOp::Replace { path, value } => format!("replace {path} {value}"),
-            PatchOp::Remove { path } => format!("remove {path}"),
-        })
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 /// Counts of the verdicts.

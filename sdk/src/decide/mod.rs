@@ -572,7 +572,7 @@ fn writes_default(kind: &PodSpecKind, settings: &Settings) -> bool {
 }
 
 /// The first rule that matches the namespace, else the fallback, else none.
-pub fn select_rule<'s>(
+pub(crate) fn select_rule<'s>(
     settings: &'s Settings,
     namespace: &str,
     cluster: &mut impl Cluster,

@@ -77,7 +77,7 @@ pub fn apply_to_text(object: &str, ops: &[PatchOp]) -> Result<String, PatchError
 
 /// [`apply_to_text`], where the pod specs in `known` whose [`crate::read::request::SpecLayout`] is known are not read
 /// again: their members are taken from the layout.
-pub fn apply_to_text_known(
+pub(crate) fn apply_to_text_known(
     object: &str,
     ops: &[PatchOp],
     known: &[FoundPodSpec<'_>],
@@ -160,7 +160,7 @@ pub use crate::json::MAX_OBJECT_DEPTH;
 /// Checks that an object's JSON text can be carried in a response that hosts read with serde_json
 /// (policy-server, kwctl): at most [`MAX_OBJECT_DEPTH`] levels, no number beyond a double, no lone surrogate. The policy checks a
 /// mutated object unless the request's reading already knows it fits
-/// ([`crate::AdmissionRequestView::object_fits_responses`]); a Value round trip used to refuse the same objects.
+/// (`AdmissionRequestView::object_fits_responses`); a Value round trip used to refuse the same objects.
 pub fn readable_by_hosts(object: &str) -> Result<(), &'static str> {
     crate::json::readable_by_hosts(object, MAX_OBJECT_DEPTH)
 }

@@ -104,7 +104,7 @@ pub struct Payload<'a> {
 pub enum PayloadSettings<'a> {
     /// Absent or `null`.
     Absent,
-    /// The `known_settings` given to [`Payload::from_json_knowing`]: their text, not read again.
+    /// The `known_settings` given to `Payload::from_json_knowing`: their text, not read again.
     Known(&'a str),
     /// Other settings: their text, and what they read as, in the payload's pass (the text is valid JSON; the
     /// fields are not validated yet).
@@ -136,7 +136,10 @@ impl<'a> Payload<'a> {
     /// [`Payload::from_json`], for a reader that already has `known_settings`, the settings text of an earlier
     /// payload that was read and validated: settings with the same text are not checked again (policy-server
     /// sends the same settings with every request).
-    pub fn from_json_knowing(text: &'a str, known_settings: Option<&str>) -> Result<Self, String> {
+    pub(crate) fn from_json_knowing(
+        text: &'a str,
+        known_settings: Option<&str>,
+    ) -> Result<Self, String> {
         let mut r = Reader::new(text);
         r.begin_object("a validation request object")?;
         let (mut request, mut settings) = (None, None);
@@ -342,12 +345,12 @@ impl<'a> AdmissionRequestView<'a> {
     /// Whether the object is known to be within what hosts reading responses with serde_json take back (at most
     /// [`crate::json::MAX_OBJECT_DEPTH`] levels, numbers within a double), so that a mutated object made from
     /// its text needs no check (see [`crate::output::mutation::readable_by_hosts`]). `false` when not known.
-    pub fn object_fits_responses(&self) -> bool {
+    pub(crate) fn object_fits_responses(&self) -> bool {
         matches!(self.object_marks, Some((depth, false)) if depth <= crate::json::MAX_OBJECT_DEPTH)
     }
 
     /// The pod specs read along with the request (empty when the object was not read in the request's pass).
-    pub fn pod_specs_read_along(&self) -> &[FoundPodSpec<'a>] {
+    pub(crate) fn pod_specs_read_along(&self) -> &[FoundPodSpec<'a>] {
         self.read_along.as_ref().map_or(&[], |read| &read.specs)
     }
 
@@ -549,7 +552,7 @@ pub struct FoundPodSpec<'a> {
     /// Its fields.
     pub spec: PodSpecView<'a>,
     /// Where it and its members are in the object's text, when known (a default is then written without
-    /// reading the pod spec again, see [`crate::output::mutation::apply_to_text_known`]).
+    /// reading the pod spec again, see `crate::output::mutation::apply_to_text_known`).
     pub layout: Option<SpecLayout>,
 }
 

@@ -24,6 +24,7 @@ impl Settings {
     /// [`Settings::from_json_slice`] for text this crate's reader has already checked to be JSON, such as
     /// [`crate::read::request::Payload`]'s `settings`: the syntax is not checked a second time. (Text that is not JSON is still
     /// refused, by the reading of the fields.)
+    #[doc(hidden)] // The Kubewarden validator's; public only for the sdk's settings tests.
     pub fn from_checked_json(text: &str) -> Result<Self, SettingsError> {
         Self::from_owned_doc(crate::read::settings::read_checked(text)?)
     }
@@ -49,7 +50,7 @@ impl Settings {
 
     /// [`Settings::from_doc`], keeping the doc's strings instead of copying them: a fresh instance validates its
     /// settings on its first request, where every allocation counts.
-    pub fn from_owned_doc(doc: SettingsDoc) -> Result<Self, SettingsError> {
+    pub(crate) fn from_owned_doc(doc: SettingsDoc) -> Result<Self, SettingsError> {
         let mut errors = Vec::new();
         let mut push = |field: String, message: String| errors.push(FieldError { field, message });
 
