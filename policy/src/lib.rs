@@ -12,7 +12,7 @@ use priority_guard_sdk::kubewarden::{HostCluster, Validator};
 thread_local! {
     /// The validator of this instance: it keeps the last valid settings, which policy-server sends again with
     /// every request.
-    static VALIDATOR: RefCell<Validator> = RefCell::new(Validator::default());
+    static VALIDATOR: RefCell<Validator> = const { RefCell::new(Validator::new()) };
 }
 
 /// Registers the waPC functions policy-server calls.

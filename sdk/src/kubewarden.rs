@@ -53,6 +53,13 @@ pub struct Validator {
 }
 
 impl Validator {
+    /// A validator that has seen no settings yet.
+    pub const fn new() -> Self {
+        Self {
+            last_settings: None,
+        }
+    }
+
     /// `validate`: decides `{"request": <AdmissionRequest>, "settings": <settings>}` and answers with Kubewarden's
     /// ValidationResponse JSON, asking `cluster` for namespace labels and PriorityClasses when a rule needs them.
     /// A payload that cannot be read is refused with a message (code 400), never an error or a panic.

@@ -33,8 +33,8 @@ fn reader_fields(wire_type: &str) -> BTreeSet<String> {
         .find(|(name, _)| *name == wire_type)
         .unwrap_or_else(|| panic!("no wire type {wire_type}"))
         .1
-        .into_iter()
-        .map(str::to_owned)
+        .iter()
+        .map(|field| (*field).to_owned())
         .collect()
 }
 
@@ -67,7 +67,7 @@ fn every_field_is_in_the_settings_reference() {
         .into_iter()
         .flat_map(|(wire_type, fields)| {
             fields
-                .into_iter()
+                .iter()
                 .filter(|field| !text.contains(&format!("`{field}`")))
                 .map(move |field| format!("{wire_type}.{field}"))
         })

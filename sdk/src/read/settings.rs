@@ -37,177 +37,82 @@ pub(crate) fn read_value(r: &mut Reader<'_>) -> Result<SettingsDoc> {
         return Ok(SettingsDoc::default());
     }
     let mut doc = SettingsDoc::default();
-    object(r, &Path::Root, SETTINGS, &mut doc)?;
+    object(r, &Path::Root, SETTINGS, &mut doc, read_settings_field)?;
     Ok(doc)
 }
 
-/// One field of a wire type: its name in the settings and how its value is read into the document. The tables
-/// below are the settings schema: the reader matches keys against them, and [`wire_fields`] lists them.
-struct Field<D> {
-    name: &'static str,
-    read: fn(&mut Reader<'_>, &Path<'_>, &mut D) -> Result<()>,
+/// Declares a wire type once: `$names`, the names of its fields, and `$read`, which reads the value of the field
+/// with a given name into the document. These declarations are the settings schema: the reader matches keys
+/// against them, and [`wire_fields`] lists them. The reader dispatches with a `match`, not through function
+/// pointers, whose first call on each fresh policy.wasm instance costs the host a table entry's initialisation.
+macro_rules! wire_type {
+    ($names:ident, $read:ident, $doc:ty {
+        $($name:literal => |$r:ident, $path:ident, $d:ident| $body:expr),* $(,)?
+    }) => {
+        const $names: &[&str] = &[$($name),*];
+
+        fn $read(r: &mut Reader<'_>, path: &Path<'_>, doc: &mut $doc, name: &str) -> Result<()> {
+            match name {
+                $($name => {
+                    let ($r, $path, $d) = (r, path, doc);
+                    $body;
+                })*
+                _ => {}
+            }
+            Ok(())
+        }
+    };
 }
 
-/// The settings schema, one table per wire type: each type's name (as the settings reference documents it)
-/// and the names of its fields, in the order the reader knows them.
-pub fn wire_fields() -> [(&'static str, Vec<&'static str>); 6] {
-    fn names<D>(fields: &[Field<D>]) -> Vec<&'static str> {
-        fields.iter().map(|f| f.name).collect()
-    }
+/// The settings schema, one declaration per wire type: each type's name (as the settings reference documents
+/// it) and the names of its fields, in the order the reader knows them.
+pub fn wire_fields() -> [(&'static str, &'static [&'static str]); 6] {
     [
-        ("settings", names(SETTINGS)),
-        ("rule", names(RULE)),
-        ("labelSelector", names(SELECTOR)),
-        ("labelSelectorRequirement", names(REQUIREMENT)),
-        ("customWorkload", names(CUSTOM_WORKLOAD)),
-        ("priorityClasses", names(PRIORITY_CLASSES)),
+        ("settings", SETTINGS),
+        ("rule", RULE),
+        ("labelSelector", SELECTOR),
+        ("labelSelectorRequirement", REQUIREMENT),
+        ("customWorkload", CUSTOM_WORKLOAD),
+        ("priorityClasses", PRIORITY_CLASSES),
     ]
 }
 
-const SETTINGS: &[Field<SettingsDoc>] = &[
-    Field {
-        name: "rules",
-        read: |r, path, doc| {
-            doc.rules = list(r, path, rule)?;
-            Ok(())
-        },
-    },
-    Field {
-        name: "fallback",
-        read: |r, path, doc| {
-            doc.fallback = optional(r, path, rule)?;
-            Ok(())
-        },
-    },
-    Field {
-        name: "unsetPriorityClasses",
-        read: |r, path, doc| {
-            doc.unset_priority_classes = strings(r, path)?;
-            Ok(())
-        },
-    },
-    Field {
-        name: "mutateWorkloadTemplates",
-        read: |r, path, doc| {
-            doc.mutate_workload_templates = boolean(r, path)?;
-            Ok(())
-        },
-    },
-    Field {
-        name: "customWorkloads",
-        read: |r, path, doc| {
-            doc.custom_workloads = list(r, path, custom_workload)?;
-            Ok(())
-        },
-    },
-    Field {
-        name: "priorityClasses",
-        read: |r, path, doc| {
-            doc.priority_classes = optional(r, path, priority_classes)?;
-            Ok(())
-        },
-    },
-];
+wire_type!(SETTINGS, read_settings_field, SettingsDoc {
+    "rules" => |r, path, doc| doc.rules = list(r, path, rule)?,
+    "fallback" => |r, path, doc| doc.fallback = optional(r, path, rule)?,
+    "unsetPriorityClasses" => |r, path, doc| doc.unset_priority_classes = strings(r, path)?,
+    "mutateWorkloadTemplates" => |r, path, doc| doc.mutate_workload_templates = boolean(r, path)?,
+    "customWorkloads" => |r, path, doc| doc.custom_workloads = list(r, path, custom_workload)?,
+    "priorityClasses" => |r, path, doc| doc.priority_classes = optional(r, path, priority_classes)?,
+});
 
-const RULE: &[Field<RuleDoc>] = &[
-    Field {
-        name: "name",
-        read: |r, path, doc| {
-            doc.name = optional(r, path, string)?;
-            Ok(())
-        },
-    },
-    Field {
-        name: "namespaces",
-        read: |r, path, doc| {
-            doc.namespaces = optional(r, path, strings)?;
-            Ok(())
-        },
-    },
-    Field {
-        name: "namespaceSelector",
-        read: |r, path, doc| {
-            doc.namespace_selector = optional(r, path, selector)?;
-            Ok(())
-        },
-    },
-    Field {
-        name: "allowedPriorityClasses",
-        read: |r, path, doc| {
-            doc.allowed_priority_classes = optional(r, path, strings)?;
-            Ok(())
-        },
-    },
-    Field {
-        name: "deniedPriorityClasses",
-        read: |r, path, doc| {
-            doc.denied_priority_classes = optional(r, path, strings)?;
-            Ok(())
-        },
-    },
-    Field {
-        name: "defaultPriorityClass",
-        read: |r, path, doc| {
-            doc.default_priority_class = optional(r, path, string)?;
-            Ok(())
-        },
-    },
-    Field {
-        name: "requirePriorityClass",
-        read: |r, path, doc| {
-            doc.require_priority_class = boolean(r, path)?;
-            Ok(())
-        },
-    },
-    Field {
-        name: "maxPriority",
-        read: |r, path, doc| {
-            doc.max_priority = optional(r, path, integer)?;
-            Ok(())
-        },
-    },
-    Field {
-        name: "minPriority",
-        read: |r, path, doc| {
-            doc.min_priority = optional(r, path, integer)?;
-            Ok(())
-        },
-    },
-    Field {
-        name: "allowedPreemptionPolicies",
-        read: |r, path, doc| {
-            doc.allowed_preemption_policies = optional(r, path, strings)?;
-            Ok(())
-        },
-    },
-];
+wire_type!(RULE, read_rule_field, RuleDoc {
+    "name" => |r, path, doc| doc.name = optional(r, path, string)?,
+    "namespaces" => |r, path, doc| doc.namespaces = optional(r, path, strings)?,
+    "namespaceSelector" => |r, path, doc| doc.namespace_selector = optional(r, path, selector)?,
+    "allowedPriorityClasses" => |r, path, doc| doc.allowed_priority_classes = optional(r, path, strings)?,
+    "deniedPriorityClasses" => |r, path, doc| doc.denied_priority_classes = optional(r, path, strings)?,
+    "defaultPriorityClass" => |r, path, doc| doc.default_priority_class = optional(r, path, string)?,
+    "requirePriorityClass" => |r, path, doc| doc.require_priority_class = boolean(r, path)?,
+    "maxPriority" => |r, path, doc| doc.max_priority = optional(r, path, integer)?,
+    "minPriority" => |r, path, doc| doc.min_priority = optional(r, path, integer)?,
+    "allowedPreemptionPolicies" => |r, path, doc| doc.allowed_preemption_policies = optional(r, path, strings)?,
+});
 
 fn rule(r: &mut Reader<'_>, path: &Path<'_>) -> Result<RuleDoc> {
     let mut doc = RuleDoc::default();
-    object(r, path, RULE, &mut doc)?;
+    object(r, path, RULE, &mut doc, read_rule_field)?;
     Ok(doc)
 }
 
-const SELECTOR: &[Field<LabelSelectorDoc>] = &[
-    Field {
-        name: "matchLabels",
-        read: |r, path, doc| {
-            doc.match_labels = optional(r, path, string_map)?;
-            Ok(())
-        },
-    },
-    Field {
-        name: "matchExpressions",
-        read: |r, path, doc| {
-            doc.match_expressions = optional(r, path, |r, path| list(r, path, requirement))?;
-            Ok(())
-        },
-    },
-];
+wire_type!(SELECTOR, read_selector_field, LabelSelectorDoc {
+    "matchLabels" => |r, path, doc| doc.match_labels = optional(r, path, string_map)?,
+    "matchExpressions" => |r, path, doc| doc.match_expressions = optional(r, path, |r, path| list(r, path, requirement))?,
+});
 
 fn selector(r: &mut Reader<'_>, path: &Path<'_>) -> Result<LabelSelectorDoc> {
     let mut doc = LabelSelectorDoc::default();
-    object(r, path, SELECTOR, &mut doc)?;
+    object(r, path, SELECTOR, &mut doc, read_selector_field)?;
     Ok(doc)
 }
 
@@ -219,33 +124,15 @@ struct RequirementRead {
     values: Option<Vec<String>>,
 }
 
-const REQUIREMENT: &[Field<RequirementRead>] = &[
-    Field {
-        name: "key",
-        read: |r, path, doc| {
-            doc.key = Some(string(r, path)?);
-            Ok(())
-        },
-    },
-    Field {
-        name: "operator",
-        read: |r, path, doc| {
-            doc.operator = Some(string(r, path)?);
-            Ok(())
-        },
-    },
-    Field {
-        name: "values",
-        read: |r, path, doc| {
-            doc.values = optional(r, path, strings)?;
-            Ok(())
-        },
-    },
-];
+wire_type!(REQUIREMENT, read_requirement_field, RequirementRead {
+    "key" => |r, path, doc| doc.key = Some(string(r, path)?),
+    "operator" => |r, path, doc| doc.operator = Some(string(r, path)?),
+    "values" => |r, path, doc| doc.values = optional(r, path, strings)?,
+});
 
 fn requirement(r: &mut Reader<'_>, path: &Path<'_>) -> Result<RequirementDoc> {
     let mut read = RequirementRead::default();
-    object(r, path, REQUIREMENT, &mut read)?;
+    object(r, path, REQUIREMENT, &mut read, read_requirement_field)?;
     Ok(RequirementDoc {
         key: required(read.key, path, "key")?,
         operator: required(read.operator, path, "operator")?,
@@ -263,47 +150,23 @@ struct CustomWorkloadRead {
     pod_spec_path: Option<String>,
 }
 
-const CUSTOM_WORKLOAD: &[Field<CustomWorkloadRead>] = &[
-    Field {
-        name: "apiGroup",
-        read: |r, path, doc| {
-            doc.api_group = Some(string(r, path)?);
-            Ok(())
-        },
-    },
-    Field {
-        name: "apiVersion",
-        read: |r, path, doc| {
-            doc.api_version = Some(string(r, path)?);
-            Ok(())
-        },
-    },
-    Field {
-        name: "kind",
-        read: |r, path, doc| {
-            doc.kind = Some(string(r, path)?);
-            Ok(())
-        },
-    },
-    Field {
-        name: "resource",
-        read: |r, path, doc| {
-            doc.resource = Some(string(r, path)?);
-            Ok(())
-        },
-    },
-    Field {
-        name: "podSpecPath",
-        read: |r, path, doc| {
-            doc.pod_spec_path = Some(string(r, path)?);
-            Ok(())
-        },
-    },
-];
+wire_type!(CUSTOM_WORKLOAD, read_custom_workload_field, CustomWorkloadRead {
+    "apiGroup" => |r, path, doc| doc.api_group = Some(string(r, path)?),
+    "apiVersion" => |r, path, doc| doc.api_version = Some(string(r, path)?),
+    "kind" => |r, path, doc| doc.kind = Some(string(r, path)?),
+    "resource" => |r, path, doc| doc.resource = Some(string(r, path)?),
+    "podSpecPath" => |r, path, doc| doc.pod_spec_path = Some(string(r, path)?),
+});
 
 fn custom_workload(r: &mut Reader<'_>, path: &Path<'_>) -> Result<CustomWorkloadDoc> {
     let mut read = CustomWorkloadRead::default();
-    object(r, path, CUSTOM_WORKLOAD, &mut read)?;
+    object(
+        r,
+        path,
+        CUSTOM_WORKLOAD,
+        &mut read,
+        read_custom_workload_field,
+    )?;
     Ok(CustomWorkloadDoc {
         api_group: required(read.api_group, path, "apiGroup")?,
         api_version: required(read.api_version, path, "apiVersion")?,
@@ -313,40 +176,22 @@ fn custom_workload(r: &mut Reader<'_>, path: &Path<'_>) -> Result<CustomWorkload
     })
 }
 
-const PRIORITY_CLASSES: &[Field<PriorityClassesDoc>] = &[
-    Field {
-        name: "maxValue",
-        read: |r, path, doc| {
-            doc.max_value = optional(r, path, integer)?;
-            Ok(())
-        },
-    },
-    Field {
-        name: "allowGlobalDefault",
-        read: |r, path, doc| {
-            doc.allow_global_default = optional(r, path, boolean)?;
-            Ok(())
-        },
-    },
-    Field {
-        name: "requireDescription",
-        read: |r, path, doc| {
-            doc.require_description = boolean(r, path)?;
-            Ok(())
-        },
-    },
-    Field {
-        name: "requireNonPreemptingBelow",
-        read: |r, path, doc| {
-            doc.require_non_preempting_below = optional(r, path, integer)?;
-            Ok(())
-        },
-    },
-];
+wire_type!(PRIORITY_CLASSES, read_priority_classes_field, PriorityClassesDoc {
+    "maxValue" => |r, path, doc| doc.max_value = optional(r, path, integer)?,
+    "allowGlobalDefault" => |r, path, doc| doc.allow_global_default = optional(r, path, boolean)?,
+    "requireDescription" => |r, path, doc| doc.require_description = boolean(r, path)?,
+    "requireNonPreemptingBelow" => |r, path, doc| doc.require_non_preempting_below = optional(r, path, integer)?,
+});
 
 fn priority_classes(r: &mut Reader<'_>, path: &Path<'_>) -> Result<PriorityClassesDoc> {
     let mut doc = PriorityClassesDoc::default();
-    object(r, path, PRIORITY_CLASSES, &mut doc)?;
+    object(
+        r,
+        path,
+        PRIORITY_CLASSES,
+        &mut doc,
+        read_priority_classes_field,
+    )?;
     Ok(doc)
 }
 
@@ -388,15 +233,22 @@ fn required<T>(value: Option<T>, path: &Path<'_>, field: &str) -> Result<T> {
     value.ok_or_else(|| at(path, format!("missing field `{field}`")))
 }
 
-/// Reads an object whose keys are `fields` into `doc`, each value by its field's reader, at its path.
-fn object<D>(r: &mut Reader<'_>, path: &Path<'_>, fields: &[Field<D>], doc: &mut D) -> Result<()> {
+/// Reads an object whose keys are `fields` into `doc`, each value with `read` (a `wire_type!` reader), at its
+/// path.
+fn object<D>(
+    r: &mut Reader<'_>,
+    path: &Path<'_>,
+    fields: &[&str],
+    doc: &mut D,
+    read: impl Fn(&mut Reader<'_>, &Path<'_>, &mut D, &str) -> Result<()>,
+) -> Result<()> {
     r.begin_object("an object").map_err(|e| at(path, e))?;
     let mut seen = 0u32;
     let mut first = true;
     while let Some(key) = r.next_key(&mut first).map_err(|e| at(path, e))? {
         let child = Path::Key(path, &key);
-        let Some(index) = fields.iter().position(|f| f.name == key) else {
-            let expected: Vec<String> = fields.iter().map(|f| format!("`{}`", f.name)).collect();
+        let Some(index) = fields.iter().position(|f| *f == key) else {
+            let expected: Vec<String> = fields.iter().map(|f| format!("`{f}`")).collect();
             return Err(at(
                 &child,
                 format!(
@@ -409,7 +261,7 @@ fn object<D>(r: &mut Reader<'_>, path: &Path<'_>, fields: &[Field<D>], doc: &mut
             return Err(at(&child, format!("duplicate field `{key}`")));
         }
         seen |= 1 << index;
-        (fields[index].read)(r, &child, doc)?;
+        read(r, &child, doc, fields[index])?;
     }
     Ok(())
 }
