@@ -1,8 +1,10 @@
 //! End-to-end tests: the real policy.wasm under the wasmtime waPC host, driven with AdmissionReview fixtures.
 
+mod apiserver;
 mod common;
 mod cost;
 mod differential;
+mod engines;
 mod fixtures;
 mod malformed;
 mod metadata;
