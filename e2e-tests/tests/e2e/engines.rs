@@ -118,6 +118,27 @@ pub fn work_dir(name: &str) -> PathBuf {
     dir
 }
 
+/// policy.wasm annotated with metadata.yml (and the README as usage), as `make annotated-policy.wasm` does.
+pub fn annotated_policy() -> &'static Path {
+    static ANNOTATED: OnceLock<PathBuf> = OnceLock::new();
+    ANNOTATED.get_or_init(|| {
+        let out = work_dir("policy").join(format!("annotated-{}.wasm", std::process::id()));
+        let root = common::root();
+        stdout(
+            Command::new(cli())
+                .arg("annotate")
+                .arg("-m")
+                .arg(root.join("metadata.yml"))
+                .arg("-u")
+                .arg(root.join("README.md"))
+                .arg("-o")
+                .arg(&out)
+                .arg(env!("POLICY_WASM")),
+        );
+        out
+    })
+}
+
 /// The generated admission policies for `settings`, as `priority-guard vap` prints them, one object each.
 pub fn generated_policies(settings: &Path, version: &str, name: &str) -> Vec<Value> {
     let yaml = stdout(

@@ -6,5 +6,6 @@ mod cost;
 mod differential;
 mod engines;
 mod fixtures;
+mod kwctl;
 mod malformed;
 mod metadata;
