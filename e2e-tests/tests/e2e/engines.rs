@@ -122,7 +122,9 @@ pub fn work_dir(name: &str) -> PathBuf {
 pub fn annotated_policy() -> &'static Path {
     static ANNOTATED: OnceLock<PathBuf> = OnceLock::new();
     ANNOTATED.get_or_init(|| {
-        let out = work_dir("policy").join(format!("annotated-{}.wasm", std::process::id()));
+        let dir = work_dir("policy");
+        let out = dir.join("annotated-policy.wasm");
+        let partial = dir.join(format!("annotated-policy.wasm.{}", std::process::id()));
         let root = common::root();
         stdout(
             Command::new(cli())
@@ -132,9 +134,10 @@ pub fn annotated_policy() -> &'static Path {
                 .arg("-u")
                 .arg(root.join("README.md"))
                 .arg("-o")
-                .arg(&out)
+                .arg(&partial)
                 .arg(env!("POLICY_WASM")),
         );
+        std::fs::rename(&partial, &out).expect("move the annotated policy into place");
         out
     })
 }
