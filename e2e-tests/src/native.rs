@@ -139,8 +139,8 @@ fn policy(spec: &Value, kind: &str, expressions: &mut Vec<(String, String)>) -> 
 }
 
 impl NativePolicies {
-    /// Reads the YAML that `priority-guard vap` prints: a ValidatingAdmissionPolicy with a Deny binding and
-    /// optionally a MutatingAdmissionPolicy with its binding.
+    /// Reads the YAML that `priority-guard vap` prints: a ValidatingAdmissionPolicy with a Deny binding (none when
+    /// the settings validate nothing) and optionally a MutatingAdmissionPolicy with its binding.
     pub fn from_yaml(text: &str) -> Result<Self> {
         use serde::Deserialize as _;
         let mut documents = Vec::new();
@@ -148,15 +148,24 @@ impl NativePolicies {
             documents.push(Value::deserialize(document).context("the YAML does not parse")?);
         }
         let find = |kind: &'static str| documents.iter().filter(move |d| d["kind"] == kind);
-        let vap = find("ValidatingAdmissionPolicy")
-            .next()
-            .context("no ValidatingAdmissionPolicy")?;
+        // Settings that only set defaults have nothing to validate, and no ValidatingAdmissionPolicy.
+        // It is read as a policy that matches nothing.
+        let no_policy = serde_json::json!({"metadata": {"name": ""},
+            "spec": {"failurePolicy": "Fail", "matchConstraints": {"resourceRules": []}}});
+        let vap = find("ValidatingAdmissionPolicy").next();
+        let has_vap = vap.is_some();
+        let vap = vap.unwrap_or(&no_policy);
         let name = vap["metadata"]["name"]
             .as_str()
             .context("policy without name")?;
-        let binding = find("ValidatingAdmissionPolicyBinding")
-            .find(|b| b["spec"]["policyName"] == name)
-            .context("no ValidatingAdmissionPolicyBinding for the policy")?;
+        let binding =
+            find("ValidatingAdmissionPolicyBinding").find(|b| b["spec"]["policyName"] == name);
+        let binding = match (has_vap, binding) {
+            (true, Some(binding)) => binding,
+            (true, None) => bail!("no ValidatingAdmissionPolicyBinding for the policy"),
+            (false, Some(_)) => bail!("a ValidatingAdmissionPolicyBinding without its policy"),
+            (false, None) => &serde_json::json!({"spec": {"validationActions": ["Deny"]}}),
+        };
         if binding["spec"]["validationActions"] != serde_json::json!(["Deny"]) {
             bail!(
                 "the binding does not deny: {}",

@@ -124,7 +124,7 @@ impl AdmissionResponse {
                     ..Self::default()
                 };
             };
-            let diff = json_patch::diff(object, mutated);
+            let diff = json_patch::diff(&sorted_keys(object), &sorted_keys(mutated));
             if !diff.0.is_empty() {
                 // A Patch is a list of plain operations: it always serializes.
                 let json = serde_json::to_vec(&diff).unwrap_or_default();
@@ -245,6 +245,27 @@ pub fn admission_request_from_json(value: Value) -> Result<Value> {
     Ok(request)
 }
 
+/// `value` with every object's members in key order. json_patch lists the operations of a diff in the order it
+/// meets the members, which is key order in policy-evaluator (kwctl, policy-server) and insertion order when
+/// serde_json's `preserve_order` feature is on in the build (a dependency can turn it on): sorting first gives
+/// kwctl's patch either way.
+fn sorted_keys(value: &Value) -> Value {
+    match value {
+        Value::Object(map) => {
+            let mut members: Vec<(&String, &Value)> = map.iter().collect();
+            members.sort_by(|a, b| a.0.cmp(b.0));
+            Value::Object(
+                members
+                    .into_iter()
+                    .map(|(key, value)| (key.clone(), sorted_keys(value)))
+                    .collect(),
+            )
+        }
+        Value::Array(items) => Value::Array(items.iter().map(sorted_keys).collect()),
+        other => other.clone(),
+    }
+}
+
 #[cfg(test)]
 #[allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 mod tests {
@@ -311,6 +332,35 @@ mod tests {
         assert!(
             line.ends_with(r#"","auditAnnotations":null,"warnings":null}"#),
             "{line}"
+        );
+    }
+
+    /// kwctl 1.31.0 lists a Pod's removals as `preemptionPolicy`, then `priority` (key order), whatever order the
+    /// object has them in (seen on the cluster-aware fixtures against a real apiserver).
+    #[test]
+    fn patch_operations_come_in_key_order_as_kwctl_lists_them() {
+        let pod: Value = serde_json::from_str(
+            r#"{"spec":{"priority":0,"preemptionPolicy":"PreemptLowerPriority","containers":[]}}"#,
+        )
+        .unwrap();
+        let mutated: Value =
+            serde_json::from_str(r#"{"spec":{"containers":[],"priorityClassName":"dev-pc"}}"#)
+                .unwrap();
+        let validation = ValidationResponse {
+            accepted: true,
+            mutated_object: Some(mutated),
+            ..ValidationResponse::default()
+        };
+        let response =
+            AdmissionResponse::from_validation("u", "CREATE", Some(&pod), &validation, true, "p");
+        let ops = response.decoded_patch().unwrap().unwrap();
+        assert_eq!(
+            ops,
+            json!([
+                {"op": "add", "path": "/spec/priorityClassName", "value": "dev-pc"},
+                {"op": "remove", "path": "/spec/preemptionPolicy"},
+                {"op": "remove", "path": "/spec/priority"},
+            ])
         );
     }
 

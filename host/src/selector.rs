@@ -66,53 +66,19 @@ fn split_top_level(text: &str) -> Result<Vec<&str>, String> {
     Ok(parts)
 }
 
+/// The characters a label key's name part is made of: where a requirement's key ends.
 fn is_name_char(c: char) -> bool {
     c.is_ascii_alphanumeric() || matches!(c, '-' | '_' | '.')
 }
 
-/// A label value: empty, or at most 63 characters of `[A-Za-z0-9_.-]`, starting and ending with
-/// an alphanumeric character.
+/// A label value, by Kubernetes' rules as priority-guard's sdk checks them everywhere.
 fn check_label_value(value: &str) -> Result<(), String> {
-    if value.is_empty() {
-        return Ok(());
-    }
-    let starts_and_ends_alnum = value.starts_with(|c: char| c.is_ascii_alphanumeric())
-        && value.ends_with(|c: char| c.is_ascii_alphanumeric());
-    if value.len() > 63 || !value.chars().all(is_name_char) || !starts_and_ends_alnum {
-        return Err(format!(
-            "`{value}` is not a valid label value (at most 63 characters of [A-Za-z0-9_.-], \
-             beginning and ending with an alphanumeric character)"
-        ));
-    }
-    Ok(())
+    priority_guard_sdk::model::names::label_value(value)
 }
 
 /// A label key: an optional DNS-subdomain prefix and `/`, then a name like a non-empty value.
 fn check_label_key(key: &str) -> Result<(), String> {
-    let (prefix, name) = match key.split_once('/') {
-        Some((prefix, name)) => (Some(prefix), name),
-        None => (None, key),
-    };
-    let bad = || format!("`{key}` is not a valid label key");
-    if name.is_empty() || check_label_value(name).is_err() {
-        return Err(bad());
-    }
-    if let Some(prefix) = prefix {
-        let ok = !prefix.is_empty()
-            && prefix.len() <= 253
-            && prefix.split('.').all(|part| {
-                !part.is_empty()
-                    && part
-                        .chars()
-                        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
-                    && !part.starts_with('-')
-                    && !part.ends_with('-')
-            });
-        if !ok {
-            return Err(bad());
-        }
-    }
-    Ok(())
+    priority_guard_sdk::model::names::label_key(key)
 }
 
 fn parse_value_set(text: &str) -> Result<BTreeSet<String>, String> {

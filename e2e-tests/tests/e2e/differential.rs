@@ -25,14 +25,14 @@ use crate::common;
 
 /// A difference that cannot be removed: its name, why, and how to recognise it (from the request and the two
 /// verdicts).
-struct Known {
-    name: &'static str,
+pub(crate) struct Known {
+    pub(crate) name: &'static str,
     why: &'static str,
-    recognise: fn(&Value, &Verdict, &Verdict) -> bool,
+    pub(crate) recognise: fn(&Value, &Verdict, &Verdict) -> bool,
 }
 
 /// Every known difference (docs/semantics.md lists the same, with the same names).
-const KNOWN: &[Known] = &[
+pub(crate) const KNOWN: &[Known] = &[
     Known {
         name: "namespace-unreadable",
         why: "When the policy cannot read the namespace's labels it fails closed; the apiserver reads the namespace \
@@ -116,11 +116,11 @@ fn denial_kind(message: &str) -> &'static str {
 
 /// What an engine decided.
 #[derive(Debug, Clone, PartialEq)]
-struct Verdict {
-    allowed: bool,
-    message: Option<String>,
+pub(crate) struct Verdict {
+    pub(crate) allowed: bool,
+    pub(crate) message: Option<String>,
     /// The object as stored when allowed.
-    object: Option<Value>,
+    pub(crate) object: Option<Value>,
 }
 
 /// The object a Pod becomes when the apiserver runs its Priority plugin again after a mutation; other kinds are
@@ -265,7 +265,7 @@ impl Tally {
 // Random cases.
 
 /// SplitMix64: small, fast, and the same sequence on every machine.
-struct Rng(u64);
+pub(crate) struct Rng(pub(crate) u64);
 
 impl Rng {
     fn next(&mut self) -> u64 {
@@ -454,7 +454,7 @@ fn random_priority_classes(rng: &mut Rng) -> Value {
     Value::Object(section)
 }
 
-fn random_settings(rng: &mut Rng) -> Value {
+pub(crate) fn random_settings(rng: &mut Rng) -> Value {
     let unset: Vec<&str> = if rng.chance(40) {
         vec!["cluster-default"]
     } else {
@@ -619,7 +619,7 @@ const CLUSTER_CLASSES: &[(&str, i64, &str)] = &[
 ];
 
 /// A random subset of [`CLUSTER_CLASSES`] as PriorityClass objects, by name.
-fn class_objects(rng: &mut Rng) -> priority_plugin::Classes {
+pub(crate) fn class_objects(rng: &mut Rng) -> priority_plugin::Classes {
     CLUSTER_CLASSES
         .iter()
         .filter(|_| rng.chance(85))
@@ -734,7 +734,7 @@ fn random_pod_spec(rng: &mut Rng, pod: bool, classes: &priority_plugin::Classes)
     spec
 }
 
-fn random_request(rng: &mut Rng, i: usize, classes: &priority_plugin::Classes) -> Value {
+pub(crate) fn random_request(rng: &mut Rng, i: usize, classes: &priority_plugin::Classes) -> Value {
     if rng.chance(12) {
         return random_priority_class_request(rng, i);
     }
@@ -904,7 +904,7 @@ fn random_world(rng: &mut Rng) -> World {
     }
 }
 
-fn namespace_objects(rng: &mut Rng) -> BTreeMap<&'static str, Value> {
+pub(crate) fn namespace_objects(rng: &mut Rng) -> BTreeMap<&'static str, Value> {
     NAMESPACES
         .iter()
         .map(|name| {
@@ -918,7 +918,7 @@ fn namespace_objects(rng: &mut Rng) -> BTreeMap<&'static str, Value> {
         .collect()
 }
 
-fn env_number(name: &str, default: u64) -> u64 {
+pub(crate) fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name)
         .ok()
         .map(|v| {

@@ -314,53 +314,58 @@ pub fn generate(settings: &Settings, options: &Options) -> Generated {
     let name = options.name.as_str();
     let v1 = format!("{API_GROUP}/v1");
     let validating = cel::validating_rules(settings);
-    let mut documents = vec![
-        Document::ValidatingPolicy(Object {
-            api_version: v1.clone(),
-            kind: "ValidatingAdmissionPolicy",
-            metadata: metadata(name),
-            spec: ValidatingAdmissionPolicySpec {
-                failure_policy: "Fail",
-                match_constraints: {
-                    let mut constraints =
-                        match_resources(&validating.targets, &validating.custom_targets);
-                    if validating.priority_classes {
-                        constraints.resource_rules.push(NamedRuleWithOperations {
-                            api_groups: vec![crate::model::priority_class::GROUP.to_owned()],
-                            api_versions: vec!["v1".to_owned()],
-                            operations: crate::model::priority_class::OPERATIONS
-                                .iter()
-                                .map(|o| (*o).to_owned())
-                                .collect(),
-                            resources: vec![crate::model::priority_class::RESOURCE.to_owned()],
-                            scope: "Cluster",
-                        });
-                    }
-                    constraints
+    let mut documents = Vec::new();
+    // The apiserver refuses a ValidatingAdmissionPolicy without validations: settings that only set defaults (or
+    // restrict nothing) get none, and no binding.
+    if !validating.validations.is_empty() {
+        documents.extend([
+            Document::ValidatingPolicy(Object {
+                api_version: v1.clone(),
+                kind: "ValidatingAdmissionPolicy",
+                metadata: metadata(name),
+                spec: ValidatingAdmissionPolicySpec {
+                    failure_policy: "Fail",
+                    match_constraints: {
+                        let mut constraints =
+                            match_resources(&validating.targets, &validating.custom_targets);
+                        if validating.priority_classes {
+                            constraints.resource_rules.push(NamedRuleWithOperations {
+                                api_groups: vec![crate::model::priority_class::GROUP.to_owned()],
+                                api_versions: vec!["v1".to_owned()],
+                                operations: crate::model::priority_class::OPERATIONS
+                                    .iter()
+                                    .map(|o| (*o).to_owned())
+                                    .collect(),
+                                resources: vec![crate::model::priority_class::RESOURCE.to_owned()],
+                                scope: "Cluster",
+                            });
+                        }
+                        constraints
+                    },
+                    variables: variables(validating.variables),
+                    validations: validating
+                        .validations
+                        .into_iter()
+                        .map(|v| Validation {
+                            expression: v.expression,
+                            message: v.message,
+                            message_expression: v.message_expression,
+                            reason: "Forbidden",
+                        })
+                        .collect(),
                 },
-                variables: variables(validating.variables),
-                validations: validating
-                    .validations
-                    .into_iter()
-                    .map(|v| Validation {
-                        expression: v.expression,
-                        message: v.message,
-                        message_expression: v.message_expression,
-                        reason: "Forbidden",
-                    })
-                    .collect(),
-            },
-        }),
-        Document::ValidatingBinding(Object {
-            api_version: v1,
-            kind: "ValidatingAdmissionPolicyBinding",
-            metadata: metadata(name),
-            spec: ValidatingAdmissionPolicyBindingSpec {
-                policy_name: name.to_owned(),
-                validation_actions: vec!["Deny"],
-            },
-        }),
-    ];
+            }),
+            Document::ValidatingBinding(Object {
+                api_version: v1,
+                kind: "ValidatingAdmissionPolicyBinding",
+                metadata: metadata(name),
+                spec: ValidatingAdmissionPolicyBindingSpec {
+                    policy_name: name.to_owned(),
+                    validation_actions: vec!["Deny"],
+                },
+            }),
+        ]);
+    }
     let mut notes = Vec::new();
     // `lists.range`, which the patch of a custom kind with `[*]` needs, is usable in new expressions from 1.35.
     let list_indexes = options.kubernetes_version.minor >= 35;
@@ -428,6 +433,12 @@ pub fn generate(settings: &Settings, options: &Options) -> Generated {
             }
         }
     }
+    if documents.is_empty() {
+        notes.push(
+            "these settings neither restrict nor default any class: there is no admission policy to generate"
+                .to_owned(),
+        );
+    }
     Generated { documents, notes }
 }
 
@@ -445,6 +456,49 @@ pub fn to_yaml(documents: &[Document]) -> Result<String, serde_yaml_ng::Error> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The apiserver refuses a ValidatingAdmissionPolicy without validations (found on a real kube-apiserver).
+    #[test]
+    fn settings_with_nothing_to_validate_get_no_validating_policy() {
+        let kinds = |settings: serde_json::Value| {
+            let settings = Settings::from_value(settings).expect("valid settings");
+            let generated = generate(&settings, &Options::default());
+            let kinds: Vec<&str> = generated
+                .documents
+                .iter()
+                .map(|d| match d {
+                    Document::ValidatingPolicy(_) => "ValidatingAdmissionPolicy",
+                    Document::ValidatingBinding(_) => "ValidatingAdmissionPolicyBinding",
+                    Document::MutatingPolicy(_) => "MutatingAdmissionPolicy",
+                    Document::MutatingBinding(_) => "MutatingAdmissionPolicyBinding",
+                })
+                .collect();
+            (kinds, generated.notes)
+        };
+        let (defaults_only, _) = kinds(serde_json::json!({"rules": [{"name": "production",
+            "namespaces": ["prod"], "defaultPriorityClass": "prod-pc"}]}));
+        assert_eq!(
+            defaults_only,
+            ["MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding"]
+        );
+        let (nothing, notes) = kinds(serde_json::json!({}));
+        assert!(nothing.is_empty());
+        assert!(
+            notes
+                .iter()
+                .any(|n| n.contains("no admission policy to generate")),
+            "{notes:?}"
+        );
+        let (restricting, _) =
+            kinds(serde_json::json!({"fallback": {"deniedPriorityClasses": ["system-*"]}}));
+        assert_eq!(
+            restricting,
+            [
+                "ValidatingAdmissionPolicy",
+                "ValidatingAdmissionPolicyBinding"
+            ]
+        );
+    }
 
     #[test]
     fn versions_parse_within_the_supported_range() {
@@ -509,7 +563,7 @@ mod tests {
 
     fn custom_settings() -> Settings {
         Settings::from_value(serde_json::json!({
-            "fallback": {"defaultPriorityClass": "low"},
+            "fallback": {"deniedPriorityClasses": ["system-*"], "defaultPriorityClass": "low"},
             "mutateWorkloadTemplates": true,
             "customWorkloads": [
                 {"apiGroup": "argoproj.io", "apiVersion": "v1alpha1", "kind": "Rollout", "resource": "rollouts",

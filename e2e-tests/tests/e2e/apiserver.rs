@@ -1,0 +1,792 @@
+//! The generated admission policies on a real kube-apiserver (`../shared/envtest`), against policy.wasm.
+//!
+//! Each request (a fixture, or a random case of the differential suite) is carried out on the apiserver twice:
+//! first without any admission policy, which gives the object as the admission chain sees it (defaulted, a Pod
+//! resolved by the Priority plugin) or the apiserver's own refusal; policy.wasm (under the host crate, with the
+//! cluster's Namespaces and PriorityClasses) decides that request, and a Pod it defaults is created again (dry
+//! run) so that the real Priority plugin computes its priority. Then with the output of `priority-guard vap`
+//! applied, the same request again (dry run): the apiserver's verdict, message and object must be
+//! policy.wasm's, or one of the known differences of the in-process differential suite.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use priority_guard_e2e_tests::envtest::{self, ControlPlane};
+use priority_guard_host::{ClusterState, PolicyInstance};
+use serde_json::{Value, json};
+
+use crate::differential::{self, KNOWN, Rng, Verdict};
+use crate::{common, engines};
+
+/// What the apiserver did with a request: the object as stored (`Null` for a DELETE), or its refusal.
+type Outcome = Result<Value, String>;
+
+/// How a request is carried out on the apiserver.
+#[derive(Debug, Clone)]
+enum Step {
+    Create { path: String, body: Value },
+    Patch { path: String, body: Value },
+    Delete { path: String },
+}
+
+/// A request ready for its second run.
+struct Prepared {
+    /// The AdmissionRequest as the admission chain sees it: what policy.wasm decides.
+    request: Value,
+    step: Step,
+}
+
+/// A request after the first run: prepared, or refused by the apiserver without any admission policy.
+enum FirstRun {
+    Prepared(Prepared),
+    Refused { step: Step, message: String },
+}
+
+fn dry(path: &str) -> String {
+    format!(
+        "{path}{}dryRun=All",
+        if path.contains('?') { '&' } else { '?' }
+    )
+}
+
+fn perform(plane: &ControlPlane, step: &Step, dry_run: bool) -> Outcome {
+    let path = |p: &str| if dry_run { dry(p) } else { p.to_owned() };
+    let reply = match step {
+        Step::Create { path: p, body } => plane.post(&path(p), body),
+        Step::Patch { path: p, body } => plane.merge_patch(&path(p), body),
+        Step::Delete { path: p } => plane.delete(&path(p)),
+    }
+    .unwrap_or_else(|e| panic!("{e:#}"));
+    if reply.ok() {
+        Ok(if matches!(step, Step::Delete { .. }) {
+            Value::Null
+        } else {
+            reply.body
+        })
+    } else {
+        Err(reply.message())
+    }
+}
+
+/// An object as a user sends it: without the fields the apiserver sets, a Pod without the priority the Priority
+/// plugin computes, and a workload with what the apiserver requires and the generators leave out.
+fn as_sent(object: &Value) -> Value {
+    let mut object = object.clone();
+    if let Some(metadata) = object["metadata"].as_object_mut() {
+        for field in [
+            "uid",
+            "resourceVersion",
+            "creationTimestamp",
+            "managedFields",
+            "generation",
+        ] {
+            metadata.remove(field);
+        }
+    }
+    let kind = object["kind"].as_str().unwrap_or("").to_owned();
+    let api_version = object["apiVersion"].as_str().unwrap_or("").to_owned();
+    let Some(spec) = object.get_mut("spec").and_then(Value::as_object_mut) else {
+        return object;
+    };
+    let builtin = matches!(api_version.as_str(), "v1" | "apps/v1" | "batch/v1");
+    match (builtin, kind.as_str()) {
+        (true, "Pod") => {
+            spec.remove("priority");
+            spec.remove("preemptionPolicy");
+        }
+        (true, "Deployment" | "ReplicaSet" | "StatefulSet" | "DaemonSet") => {
+            let labels = spec
+                .get("template")
+                .map(|t| t["metadata"]["labels"].clone())
+                .filter(Value::is_object)
+                .unwrap_or(json!({"app": "web"}));
+            spec.entry("selector")
+                .or_insert(json!({"matchLabels": labels}));
+        }
+        (true, "Job") => {
+            if let Some(pod) = spec
+                .get_mut("template")
+                .and_then(|t| t.get_mut("spec"))
+                .and_then(Value::as_object_mut)
+            {
+                pod.entry("restartPolicy").or_insert(json!("Never"));
+            }
+        }
+        (true, "CronJob") => {
+            spec.entry("schedule").or_insert(json!("*/5 * * * *"));
+            if let Some(pod) = spec
+                .get_mut("jobTemplate")
+                .and_then(|j| j.get_mut("spec"))
+                .and_then(|s| s.get_mut("template"))
+                .and_then(|t| t.get_mut("spec"))
+                .and_then(Value::as_object_mut)
+            {
+                pod.entry("restartPolicy").or_insert(json!("Never"));
+            }
+        }
+        _ => {}
+    }
+    object
+}
+
+/// The JSON merge patch (RFC 7386) that turns `old` into `new`.
+fn merge_diff(old: &Value, new: &Value) -> Value {
+    match (old, new) {
+        (Value::Object(old), Value::Object(new)) => {
+            let mut patch = serde_json::Map::new();
+            for (key, value) in new {
+                match old.get(key) {
+                    Some(before) if before == value => {}
+                    Some(before) if before.is_object() && value.is_object() => {
+                        patch.insert(key.clone(), merge_diff(before, value));
+                    }
+                    _ => {
+                        patch.insert(key.clone(), value.clone());
+                    }
+                }
+            }
+            for key in old.keys() {
+                if !new.contains_key(key) {
+                    patch.insert(key.clone(), Value::Null);
+                }
+            }
+            Value::Object(patch)
+        }
+        _ => new.clone(),
+    }
+}
+
+/// Where a request goes: the object's path (and the subresource's), and its collection.
+fn paths(request: &Value, name: &str) -> (String, String) {
+    let resource = &request["resource"];
+    let namespace = request["namespace"].as_str();
+    let (group, version, plural) = (
+        resource["group"].as_str().unwrap_or(""),
+        resource["version"].as_str().unwrap_or(""),
+        resource["resource"].as_str().unwrap_or(""),
+    );
+    let collection = envtest::resource_path(group, version, plural, namespace, None);
+    let mut item = envtest::resource_path(group, version, plural, namespace, Some(name));
+    if let Some(sub) = request["subResource"].as_str().filter(|s| !s.is_empty()) {
+        item.push('/');
+        item.push_str(sub);
+    }
+    (item, collection)
+}
+
+/// Objects created for real by a first run, deleted after the second.
+#[derive(Default)]
+struct Created {
+    paths: Vec<String>,
+    classes: Vec<String>,
+}
+
+/// Creates for real the object an UPDATE or DELETE starts from (or finds it when it exists already).
+fn create_old(
+    plane: &ControlPlane,
+    request: &Value,
+    created: &mut Created,
+) -> Result<(Value, String), String> {
+    let mut old = as_sent(&request["oldObject"]);
+    let (_, collection) = paths(request, "");
+    // A namespaced object gets a name of its own, so that it is not in the way of a CREATE of the same name.
+    if let Some(name) = old["metadata"]["name"]
+        .as_str()
+        .filter(|_| request["namespace"].is_string())
+    {
+        old["metadata"]["name"] = json!(format!("{name}-old{}", created.paths.len()));
+    }
+    let name = old["metadata"]["name"].as_str().unwrap_or("").to_owned();
+    let reply = plane
+        .post(&collection, &old)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let stored = match reply.status {
+        409 => plane
+            .get(&format!("{collection}/{name}"))
+            .unwrap_or_else(|e| panic!("{e:#}"))
+            .into_ok()
+            .map_err(|e| e.to_string())?,
+        _ if reply.ok() => {
+            let stored = reply.body;
+            let name = stored["metadata"]["name"].as_str().unwrap_or("").to_owned();
+            created.paths.push(format!("{collection}/{name}"));
+            if stored["kind"] == "PriorityClass" {
+                created.classes.push(name);
+            }
+            stored
+        }
+        _ => return Err(reply.message()),
+    };
+    let name = stored["metadata"]["name"].as_str().unwrap_or("").to_owned();
+    Ok((stored, name))
+}
+
+/// The first part of the first run: the objects UPDATEs and DELETEs start from, created for real.
+fn create_olds(
+    plane: &ControlPlane,
+    requests: &[Value],
+    created: &mut Created,
+) -> Vec<Option<Result<(Value, String), String>>> {
+    let olds = requests
+        .iter()
+        .map(|request| match request["operation"].as_str() {
+            Some("UPDATE" | "DELETE") => Some(create_old(plane, request, created)),
+            _ => None,
+        })
+        .collect();
+    plane
+        .await_classes(&created.classes, &[])
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    olds
+}
+
+/// The second part of the first run: the request as the admission chain sees it.
+fn first_run(
+    plane: &ControlPlane,
+    request: &Value,
+    old: Option<Result<(Value, String), String>>,
+) -> FirstRun {
+    let sent = as_sent(&request["object"]);
+    let mut seen = request.clone();
+    let (step, outcome) = match (request["operation"].as_str(), old) {
+        (Some("UPDATE"), Some(Ok((stored, name)))) => {
+            let body = merge_diff(&as_sent(&request["oldObject"]), &sent);
+            let step = Step::Patch {
+                path: paths(request, &name).0,
+                body,
+            };
+            seen["oldObject"] = stored;
+            seen["name"] = json!(name);
+            let outcome = perform(plane, &step, true);
+            (step, outcome)
+        }
+        (Some("DELETE"), Some(Ok((stored, name)))) => {
+            let step = Step::Delete {
+                path: paths(request, &name).0,
+            };
+            seen["oldObject"] = stored;
+            seen["name"] = json!(name);
+            let outcome = perform(plane, &step, true);
+            (step, outcome)
+        }
+        (_, Some(Err(message))) => {
+            let step = Step::Create {
+                path: paths(request, "").1,
+                body: as_sent(&request["oldObject"]),
+            };
+            return FirstRun::Refused { step, message };
+        }
+        _ if request["subResource"]
+            .as_str()
+            .is_some_and(|s| !s.is_empty()) =>
+        {
+            // The differential suite makes some; a client cannot send one.
+            return FirstRun::Refused {
+                step: Step::Create {
+                    path: format!("{}/{}", paths(request, "").1, "x/status"),
+                    body: sent,
+                },
+                message: "no CREATE of a subresource".into(),
+            };
+        }
+        _ => {
+            let step = Step::Create {
+                path: paths(request, "").1,
+                body: sent.clone(),
+            };
+            let outcome = perform(plane, &step, true).map(|mut object| {
+                // The admission chain runs before the name of a generateName object is made.
+                if sent["metadata"].get("name").is_none()
+                    && let Some(metadata) = object["metadata"].as_object_mut()
+                {
+                    metadata.remove("name");
+                }
+                object
+            });
+            (step, outcome)
+        }
+    };
+    match outcome {
+        Ok(object) => {
+            if !object.is_null() {
+                seen["object"] = object;
+            }
+            FirstRun::Prepared(Prepared {
+                request: seen,
+                step,
+            })
+        }
+        Err(message) => FirstRun::Refused { step, message },
+    }
+}
+
+fn is_pod(request: &Value) -> bool {
+    request["kind"]["kind"] == "Pod" && request["kind"]["group"] == ""
+}
+
+/// policy.wasm's decision on the request the admission chain sees; a Pod it changed is created again (dry
+/// run, no admission policy) so that the apiserver's Priority plugin runs on it, as after a webhook's patch.
+fn wasm_outcome(
+    plane: &ControlPlane,
+    instance: &PolicyInstance,
+    request: &Value,
+    settings: &Value,
+) -> Outcome {
+    let answer = instance
+        .validate(request, settings)
+        .unwrap_or_else(|e| panic!("policy.wasm failed on {request}: {e:#}"));
+    if !answer.accepted {
+        return Err(answer.message.unwrap_or_default());
+    }
+    match answer.mutated_object {
+        Some(mutated) if is_pod(request) && request["operation"] == "CREATE" => perform(
+            plane,
+            &Step::Create {
+                path: paths(request, "").1,
+                body: as_sent(&mutated),
+            },
+            true,
+        ),
+        Some(mutated) => Ok(mutated),
+        None if request["operation"] == "DELETE" => Ok(Value::Null),
+        None => Ok(request["object"].clone()),
+    }
+}
+
+/// What is compared of an admitted object: for a Pod its class, priority and preemptionPolicy (the
+/// ServiceAccount plugin names a token volume at random), for other kinds everything but metadata and status.
+fn compared(request: &Value, object: &Value) -> Value {
+    if object.is_null() {
+        return Value::Null;
+    }
+    if is_pod(request) {
+        let spec = &object["spec"];
+        return json!([
+            spec["priorityClassName"],
+            spec["priority"],
+            spec["preemptionPolicy"]
+        ]);
+    }
+    let uid = object["metadata"]["uid"].as_str().unwrap_or("").to_owned();
+    let mut object = object.clone();
+    if let Some(map) = object.as_object_mut() {
+        map.remove("metadata");
+        map.remove("status");
+    }
+    // A Job's selector and template labels carry its uid, new for every dry run.
+    if uid.is_empty() {
+        object
+    } else {
+        serde_json::from_str(&object.to_string().replace(&uid, "<uid>")).expect("JSON")
+    }
+}
+
+/// A difference that only the real apiserver shows (the in-process emulation runs every policy on the object
+/// as sent): the name of a Pod created with `generateName` is made after the mutating admission phase, where
+/// policy.wasm runs as a Kubewarden mutating webhook and sees only the prefix, and before the validating phase,
+/// where the ValidatingAdmissionPolicy sees the generated name. The messages differ by that name alone.
+const GENERATED_NAME: &str = "generated-name (apiserver only)";
+
+fn differs_by_the_generated_name(request: &Value, wasm: &Verdict, native: &Verdict) -> bool {
+    let metadata = &request["object"]["metadata"];
+    let Some(prefix) = metadata["generateName"]
+        .as_str()
+        .filter(|_| metadata.get("name").is_none())
+    else {
+        return false;
+    };
+    let (Some(wasm), Some(native)) = (&wasm.message, &native.message) else {
+        return false;
+    };
+    // Every `"<prefix><5 characters>"` of the apiserver's message back to `"<prefix>"`.
+    let quoted = format!("\"{prefix}");
+    let mut rest = native.as_str();
+    let mut restored = String::new();
+    while let Some(at) = rest.find(&quoted) {
+        let after = &rest[at + quoted.len()..];
+        let suffix: String = after.chars().take(6).collect();
+        let generated = suffix.len() == 6
+            && suffix.ends_with('"')
+            && suffix[..5]
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+        restored.push_str(&rest[..at + quoted.len()]);
+        rest = if generated { &after[5..] } else { after };
+    }
+    restored.push_str(rest);
+    restored != *native && restored == *wasm
+}
+
+/// The policy's message in the apiserver's: a ValidatingAdmissionPolicy's refusal reads
+/// `<kind> "<name>" is forbidden: ValidatingAdmissionPolicy '<policy>' with binding '<binding>' denied request:
+/// <message>`; other refusals are the apiserver's own.
+fn policy_message(message: &str) -> &str {
+    message
+        .split_once("denied request: ")
+        .map_or(message, |(_, m)| m)
+}
+
+fn verdict(outcome: &Outcome) -> Verdict {
+    match outcome {
+        Ok(_) => Verdict {
+            allowed: true,
+            message: None,
+            object: None,
+        },
+        Err(message) => Verdict {
+            allowed: false,
+            message: Some(policy_message(message).to_owned()),
+            object: None,
+        },
+    }
+}
+
+/// Tallies of a run through the apiserver.
+#[derive(Debug, Default)]
+struct Tally {
+    agreed_allowed: usize,
+    agreed_mutated: usize,
+    agreed_denied: usize,
+    /// Requests the apiserver refuses whatever the policies (invalid, immutable fields, missing namespace...).
+    refused_by_apiserver: usize,
+    known: BTreeMap<&'static str, usize>,
+    unexplained: Vec<String>,
+    /// Generated documents the apiserver refused to create.
+    refused_yaml: Vec<String>,
+    /// Settings whose ValidatingAdmissionPolicy has no validation (which the apiserver refuses).
+    without_validations: usize,
+}
+
+/// A generated ValidatingAdmissionPolicy without any validation: settings that only set defaults, or restrict
+/// nothing. The apiserver refuses it ("validations or auditAnnotations must contain at least one item").
+fn without_validations(policy: &Value) -> bool {
+    policy["kind"] == "ValidatingAdmissionPolicy"
+        && policy["spec"]["validations"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+        && policy["spec"]["auditAnnotations"]
+            .as_array()
+            .is_none_or(Vec::is_empty)
+}
+
+impl Tally {
+    fn compare(&mut self, case: &str, request: &Value, wasm: &Outcome, native: &Outcome) {
+        let same = match (wasm, native) {
+            (Ok(w), Ok(n)) => compared(request, w) == compared(request, n),
+            (Err(w), Err(n)) => w == policy_message(n),
+            _ => false,
+        };
+        if same {
+            match native {
+                Err(_) => self.agreed_denied += 1,
+                Ok(n) if compared(request, n) != compared(request, &request["object"]) => {
+                    self.agreed_mutated += 1;
+                }
+                Ok(_) => self.agreed_allowed += 1,
+            }
+            return;
+        }
+        let (w, n) = (verdict(wasm), verdict(native));
+        let known = KNOWN
+            .iter()
+            .find(|k| (k.recognise)(request, &w, &n))
+            .map(|k| k.name)
+            .or_else(|| differs_by_the_generated_name(request, &w, &n).then_some(GENERATED_NAME));
+        match known {
+            Some(name) => *self.known.entry(name).or_default() += 1,
+            None => self.unexplained.push(format!(
+                "{case}\n  request: {request}\n  policy.wasm: {:?}\n  apiserver:   {:?}",
+                wasm.as_ref().map(|o| compared(request, o)),
+                native.as_ref().map(|o| compared(request, o)),
+            )),
+        }
+    }
+
+    fn assert_explained(&self) {
+        assert!(
+            self.refused_yaml.is_empty(),
+            "kube-apiserver refused {} generated documents, the first:\n{}",
+            self.refused_yaml.len(),
+            self.refused_yaml
+                .iter()
+                .take(3)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+        assert!(
+            self.unexplained.is_empty(),
+            "{} disagreements between policy.wasm and the apiserver that are no known difference:\n{}",
+            self.unexplained.len(),
+            self.unexplained
+                .iter()
+                .take(8)
+                .cloned()
+                .collect::<Vec<_>>()
+                .join("\n")
+        );
+    }
+}
+
+/// Deletes the admission policies of an earlier scenario.
+fn remove_policies(plane: &ControlPlane, policies: &[Value]) {
+    for object in policies.iter().rev() {
+        let path = envtest::object_path(object, true).unwrap_or_else(|e| panic!("{e:#}"));
+        plane
+            .delete_if_exists(&path)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+    }
+}
+
+/// One batch of requests against one set of settings on the loaded cluster: both runs, compared.
+fn run_batch(
+    plane: &ControlPlane,
+    settings_path: &std::path::Path,
+    settings: &Value,
+    version: &str,
+    policy_name: &str,
+    cases: &[(String, Value)],
+    tally: &mut Tally,
+) {
+    let mut created = Created::default();
+    let requests: Vec<Value> = cases.iter().map(|(_, r)| r.clone()).collect();
+    let olds = create_olds(plane, &requests, &mut created);
+    let state = plane.cluster_state().unwrap_or_else(|e| panic!("{e:#}"));
+    let cluster =
+        ClusterState::from_objects(state["items"].as_array().cloned().unwrap_or_default())
+            .expect("the cluster's objects");
+    let instance = common::module()
+        .instance(Arc::new(cluster))
+        .expect("instance");
+    let firsts: Vec<(FirstRun, Outcome)> = requests
+        .iter()
+        .zip(olds)
+        .map(|(request, old)| {
+            let first = first_run(plane, request, old);
+            let wasm = match &first {
+                FirstRun::Prepared(prepared) => {
+                    wasm_outcome(plane, &instance, &prepared.request, settings)
+                }
+                // What the policy makes of the request as given (the apiserver refuses it anyway).
+                FirstRun::Refused { .. } => wasm_outcome(plane, &instance, request, settings),
+            };
+            (first, wasm)
+        })
+        .collect();
+
+    let mut policies = engines::generated_policies(settings_path, version, policy_name);
+    if let Some(vap) = policies.first().filter(|p| without_validations(p)) {
+        // Pinned by `generated_yaml_with_nothing_to_validate_is_accepted`; the MutatingAdmissionPolicy is
+        // still compared.
+        let name = vap["metadata"]["name"].clone();
+        policies.retain(|p| {
+            p["metadata"]["name"] != name
+                || p["kind"]
+                    .as_str()
+                    .is_some_and(|k| k.starts_with("Mutating"))
+        });
+        tally.without_validations += 1;
+    }
+    for object in &policies {
+        if let Err(e) = plane.apply(object) {
+            // The generated YAML must be accepted as it is: a refusal fails the test, after the other cases.
+            tally.refused_yaml.push(format!(
+                "{} {} for settings {settings}: {e:#}",
+                object["kind"].as_str().unwrap_or(""),
+                object["apiVersion"].as_str().unwrap_or("")
+            ));
+            remove_policies(plane, &policies);
+            delete_created(plane, &created);
+            plane.settle().unwrap_or_else(|e| panic!("{e:#}"));
+            return;
+        }
+    }
+    plane.settle().unwrap_or_else(|e| panic!("{e:#}"));
+    for ((name, request), (first, wasm)) in cases.iter().zip(&firsts) {
+        match first {
+            FirstRun::Prepared(prepared) => {
+                let native = perform(plane, &prepared.step, true);
+                let labels = state["items"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .find(|o| {
+                        o["kind"] == "Namespace"
+                            && o["metadata"]["name"] == prepared.request["namespace"]
+                    })
+                    .map(|o| o["metadata"]["labels"].clone());
+                let case = format!("{name}\n  namespace labels: {}", labels.unwrap_or_default());
+                tally.compare(&case, &prepared.request, wasm, &native);
+            }
+            FirstRun::Refused { step, message } => {
+                // The apiserver refuses these whatever the policies (invalid objects, immutable fields, a
+                // missing namespace or class): nothing to compare, unless it is a known difference.
+                tally.refused_by_apiserver += 1;
+                let native = perform(plane, step, true);
+                assert!(
+                    native.is_err(),
+                    "{name}: refused without the policies ({message}), admitted with them"
+                );
+                let (w, n) = (verdict(wasm), verdict(&native));
+                if let Some(known) = KNOWN.iter().find(|k| (k.recognise)(request, &w, &n)) {
+                    *tally.known.entry(known.name).or_default() += 1;
+                }
+            }
+        }
+    }
+    remove_policies(plane, &policies);
+    delete_created(plane, &created);
+    // The next batch starts without these policies.
+    plane.settle().unwrap_or_else(|e| panic!("{e:#}"));
+}
+
+fn delete_created(plane: &ControlPlane, created: &Created) {
+    for path in created.paths.iter().rev() {
+        plane
+            .delete_if_exists(path)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+    }
+}
+
+fn fixtures_on_the_apiserver(version: &str) {
+    let plane = engines::control_plane();
+    let _turn = engines::exclusive();
+    let mut tally = Tally::default();
+    let mut total = 0;
+    for scenario in engines::scenarios() {
+        plane
+            .load_cluster(&scenario.namespaces, &scenario.classes)
+            .unwrap_or_else(|e| panic!("{}: {e:#}", scenario.name));
+        let cases: Vec<(String, Value)> = scenario
+            .requests
+            .iter()
+            .map(|(stem, _, request)| (format!("{}/{stem}", scenario.name), request.clone()))
+            .collect();
+        total += cases.len();
+        run_batch(
+            plane,
+            &scenario.settings_path,
+            &scenario.settings,
+            version,
+            &format!("pg-{}-{}", scenario.name, version.replace('.', "-")),
+            &cases,
+            &mut tally,
+        );
+    }
+    println!(
+        "fixtures on kube-apiserver with the YAML for Kubernetes {version}: {total} requests, {tally:?}"
+    );
+    tally.assert_explained();
+    // The comparison proves something only if the policies refused and defaulted on the apiserver.
+    assert!(
+        tally.agreed_denied >= 20 && tally.agreed_mutated >= 10 && tally.agreed_allowed >= 10,
+        "{tally:?}"
+    );
+}
+
+#[test]
+fn fixtures_on_the_apiserver_with_the_yaml_for_kubernetes_1_36() {
+    fixtures_on_the_apiserver("1.36");
+}
+
+/// MutatingAdmissionPolicy v1beta1 (served with `--runtime-config=admissionregistration.k8s.io/v1beta1=true`).
+#[test]
+fn fixtures_on_the_apiserver_with_the_yaml_for_kubernetes_1_35() {
+    fixtures_on_the_apiserver("1.35");
+}
+
+/// Random cases of the differential suite through the apiserver. `PRIORITY_GUARD_APISERVER_CASES` (default
+/// 3,000) and `PRIORITY_GUARD_APISERVER_SEED` set the run.
+#[test]
+fn random_cases_on_the_apiserver_agree_with_policy_wasm() {
+    const CASES_PER_SETTINGS: usize = 40;
+    let cases = differential::env_number("PRIORITY_GUARD_APISERVER_CASES", 3_000) as usize;
+    let seed = differential::env_number("PRIORITY_GUARD_APISERVER_SEED", 0x5eed_a915);
+    let plane = engines::control_plane();
+    let _turn = engines::exclusive();
+    let dir = engines::work_dir("apiserver-random");
+    let settings_path = dir.join(format!("settings-{}.json", std::process::id()));
+    let mut rng = Rng(seed);
+    let mut tally = Tally::default();
+    let mut done = 0;
+    let mut world = 0;
+    while done < cases {
+        let settings = differential::random_settings(&mut rng);
+        let namespaces = differential::namespace_objects(&mut rng);
+        let classes = differential::class_objects(&mut rng);
+        std::fs::write(&settings_path, settings.to_string()).expect("write the settings");
+        let wanted: Vec<Value> = classes.values().cloned().collect();
+        let namespaces: Vec<Value> = namespaces.values().cloned().collect();
+        plane
+            .load_cluster(&namespaces, &wanted)
+            .unwrap_or_else(|e| panic!("{e:#}"));
+        let batch: Vec<(String, Value)> = (0..CASES_PER_SETTINGS.min(cases - done))
+            .map(|_| {
+                let request = differential::random_request(&mut rng, done, &classes);
+                done += 1;
+                (
+                    format!("seed {seed:#x} case {}:\n  settings: {settings}", done - 1),
+                    request,
+                )
+            })
+            .collect();
+        run_batch(
+            plane,
+            &settings_path,
+            &settings,
+            "1.36",
+            &format!("pg-random-{world}"),
+            &batch,
+            &mut tally,
+        );
+        world += 1;
+    }
+    let _ = std::fs::remove_file(&settings_path);
+    println!("{cases} random cases (seed {seed:#x}) on kube-apiserver: {tally:?}");
+    tally.assert_explained();
+    assert!(
+        tally.agreed_denied > cases / 20
+            && tally.agreed_mutated > cases / 300
+            && tally.agreed_allowed > cases / 10,
+        "{tally:?}"
+    );
+}
+
+/// Settings that only set defaults (or restrict nothing) generate a ValidatingAdmissionPolicy with
+/// `validations: []`, which kube-apiserver refuses, so `kubectl apply` of the generated YAML fails. The
+/// in-process emulation accepted it.
+#[test]
+fn generated_yaml_with_nothing_to_validate_is_accepted() {
+    let plane = engines::control_plane();
+    let _turn = engines::exclusive();
+    let dir = engines::work_dir("apiserver-yaml");
+    let settings = dir.join(format!("defaults-only-{}.yaml", std::process::id()));
+    std::fs::write(
+        &settings,
+        "rules:\n  - name: production\n    namespaces: [prod]\n    defaultPriorityClass: prod-pc\n",
+    )
+    .expect("write the settings");
+    let mut refused = Vec::new();
+    for version in ["1.36", "1.35"] {
+        let policies = engines::generated_policies(&settings, version, "pg-defaults-only");
+        let kinds: Vec<&str> = policies.iter().filter_map(|o| o["kind"].as_str()).collect();
+        assert_eq!(
+            kinds,
+            ["MutatingAdmissionPolicy", "MutatingAdmissionPolicyBinding"],
+            "{version}: the defaults, and no ValidatingAdmissionPolicy without validations"
+        );
+        for object in &policies {
+            if let Err(e) = plane.apply(object) {
+                refused.push(format!("{version}: {} {e:#}", object["kind"]));
+            }
+        }
+        remove_policies(plane, &policies);
+    }
+    let _ = std::fs::remove_file(&settings);
+    plane.settle().unwrap_or_else(|e| panic!("{e:#}"));
+    assert!(
+        refused.is_empty(),
+        "kube-apiserver refused the YAML of `priority-guard vap` for defaults-only settings:\n{}",
+        refused.join("\n")
+    );
+}
