@@ -105,6 +105,7 @@ differential:
 lint:
 	$(CARGO) fmt --check
 	$(CARGO) clippy --all-targets -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc -p priority-guard-sdk --no-deps
 
 ## Every test: formatting, lints, unit, table, e2e (policy.wasm under wasmtime, push/pull through a local
 ## registry), and the playground in a browser (docs/testing.md), after installing what is missing (`setup`).

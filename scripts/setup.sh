@@ -8,9 +8,9 @@
 # Parts:
 #   targets       the wasm32-wasip1 (policy.wasm) and wasm32-unknown-unknown (playground) Rust targets
 #   components    rustfmt and clippy (make lint)
-#   packages      Debian's docker-registry (the push/pull test), chromium (the playground test) and binaryen
-#                 (wasm-opt, which makes policy.wasm smaller; the build works without it), with apt-get as root,
-#                 else through sudo
+#   packages      Debian's docker-registry (the push/pull test), chromium (the playground test), binaryen
+#                 (wasm-opt, which makes policy.wasm smaller; the build works without it), etcd-server and
+#                 openssl (the real kube-apiserver of the e2e tests), with apt-get as root, else through sudo
 #   wasm-bindgen  wasm-bindgen-cli at the version of the wasm-bindgen crate pinned in web/Cargo.toml
 #   npm           web/node_modules as web/package-lock.json pins it (playwright-core)
 set -euo pipefail
@@ -46,6 +46,9 @@ packages() {
   [ -x /usr/bin/docker-registry ] || missing+=(docker-registry)
   [ -x /usr/bin/chromium ] || missing+=(chromium)
   command -v wasm-opt >/dev/null || missing+=(binaryen)
+  # The real-engine tests: etcd beside ../shared/envtest's kube-apiserver, openssl for its certificates.
+  command -v etcd >/dev/null || missing+=(etcd-server)
+  command -v openssl >/dev/null || missing+=(openssl)
   [ ${#missing[@]} -eq 0 ] && return
   command -v apt-get >/dev/null || { say "install ${missing[*]} (Debian package names): apt-get is not available" >&2; exit 2; }
   [ "$(id -u)" = 0 ] || sudo=(sudo)

@@ -15,7 +15,12 @@ const USAGE: &str = "docs/policy-usage.md";
 /// The Markdown files a user navigates, relative to the repository root, sorted.
 fn documents() -> Vec<PathBuf> {
     let root = common::root();
-    let mut files = vec![PathBuf::from("README.md"), PathBuf::from("CHANGELOG.md")];
+    let mut files = vec![
+        PathBuf::from("README.md"),
+        PathBuf::from("CHANGELOG.md"),
+        PathBuf::from("CONTRIBUTING.md"),
+        PathBuf::from("sdk/README.md"),
+    ];
     let mut docs: Vec<PathBuf> = std::fs::read_dir(root.join("docs"))
         .expect("docs/ is readable")
         .map(|entry| entry.expect("a docs/ entry").path())
