@@ -73,12 +73,12 @@ fn is_name_char(c: char) -> bool {
 
 /// A label value, by Kubernetes' rules as priority-guard's sdk checks them everywhere.
 fn check_label_value(value: &str) -> Result<(), String> {
-    priority_guard_sdk::model::names::label_value(value)
+    priority_guard_sdk::model::names::label_value(value).map_err(|e| e.to_string())
 }
 
 /// A label key: an optional DNS-subdomain prefix and `/`, then a name like a non-empty value.
 fn check_label_key(key: &str) -> Result<(), String> {
-    priority_guard_sdk::model::names::label_key(key)
+    priority_guard_sdk::model::names::label_key(key).map_err(|e| e.to_string())
 }
 
 fn parse_value_set(text: &str) -> Result<BTreeSet<String>, String> {

@@ -29,7 +29,7 @@ use std::rc::Rc;
 
 use serde::Serialize;
 
-use crate::decide::{ClassLookup, Cluster, DecisionError, Labels, Outcome, decide};
+use crate::decide::{ClassLookup, Cluster, DecisionError, Labels, LookupError, Outcome, decide};
 use crate::messages;
 use crate::model::priority_class::{self, PriorityClassInfo};
 use crate::model::settings::{Settings, SettingsError};
@@ -274,7 +274,7 @@ impl<F: FnMut(&[u8]) -> Result<Vec<u8>, String>> HostCluster<F> {
 }
 
 impl<F: FnMut(&[u8]) -> Result<Vec<u8>, String>> Cluster for HostCluster<F> {
-    fn namespace_labels(&mut self, namespace: &str) -> Result<Labels, String> {
+    fn namespace_labels(&mut self, namespace: &str) -> Result<Labels, LookupError> {
         let response = self
             .get("v1", "Namespace", namespace)
             .map_err(|e| format!("the host could not get Namespace \"{namespace}\": {e}"))?;
@@ -282,6 +282,7 @@ impl<F: FnMut(&[u8]) -> Result<Vec<u8>, String>> Cluster for HostCluster<F> {
             .map_err(|e| e.to_string())
             .and_then(|text| request::object_labels(text).map_err(|e| e.to_string()))
             .map_err(|e| format!("the host returned an unreadable Namespace \"{namespace}\": {e}"))
+            .map_err(LookupError::from)
     }
 
     /// `Ok(None)` when the class does not exist. The host reports a missing object as an error; any other error
@@ -294,12 +295,13 @@ impl<F: FnMut(&[u8]) -> Result<Vec<u8>, String>> Cluster for HostCluster<F> {
                     .map(Some)
                     .map_err(|e| {
                         format!("the host returned an unreadable PriorityClass \"{name}\": {e}")
+                            .into()
                     })
             }
             Err(error) if is_not_found(&error) => Ok(None),
-            Err(error) => Err(format!(
-                "the host could not get PriorityClass \"{name}\": {error}"
-            )),
+            Err(error) => {
+                Err(format!("the host could not get PriorityClass \"{name}\": {error}").into())
+            }
         }
     }
 }

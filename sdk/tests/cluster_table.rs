@@ -5,7 +5,7 @@
 use std::cell::RefCell;
 use std::collections::BTreeMap;
 
-use priority_guard_sdk::decide::{ClassLookup, Lookups, RejectReason};
+use priority_guard_sdk::decide::{Lookups, RejectReason};
 use priority_guard_sdk::model::priority_class::PreemptionPolicy;
 use priority_guard_sdk::model::priority_class::PriorityClassInfo;
 use priority_guard_sdk::{
@@ -96,7 +96,7 @@ fn decide_row(json: &str) -> (Result<Outcome, DecisionError>, Vec<String>) {
         &view,
         Lookups::new(
             |ns| Err(format!("no labels for {ns}")),
-            |name| -> ClassLookup {
+            |name| -> Result<Option<PriorityClassInfo>, String> {
                 asked.borrow_mut().push(name.to_owned());
                 Ok(class(name))
             },

@@ -126,7 +126,7 @@ fn evaluation(
             }
             evaluation.notes = generated.notes;
         }
-        Err(error) => evaluation.version_error = Some(error),
+        Err(error) => evaluation.version_error = Some(error.to_string()),
     }
     let objects = match documents(manifests) {
         Ok(objects) => objects,

@@ -16,7 +16,7 @@ use std::path::Path;
 
 use anyhow::{Context, Result, bail};
 use priority_guard_host::ClusterState;
-use priority_guard_sdk::decide::{ClassLookup, Labels};
+use priority_guard_sdk::decide::Labels;
 use priority_guard_sdk::model::priority_class::{self as priority_classes, PriorityClassInfo};
 use priority_guard_sdk::output::manifest::{namespace_labels, with_name_label};
 
@@ -118,7 +118,7 @@ impl NamespaceLabels {
 
     /// A PriorityClass of `--cluster-state`: `Ok(None)` when the cluster state does not hold it, an error without
     /// a cluster state.
-    pub(crate) fn priority_class(&self, name: &str) -> ClassLookup {
+    pub(crate) fn priority_class(&self, name: &str) -> Result<Option<PriorityClassInfo>, String> {
         match &self.classes {
             None => Err(
                 "no --cluster-state to read PriorityClasses from (kubectl get priorityclasses -o yaml)"

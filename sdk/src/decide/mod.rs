@@ -112,25 +112,25 @@ pub enum DecisionError {
     #[error("{}", messages::malformed_request(.0))]
     Request(#[from] RequestError),
     /// The labels of the namespace were needed and could not be read.
-    #[error("{}", messages::namespace_lookup_failed(.namespace, .rule, .error))]
+    #[error("{}", messages::namespace_lookup_failed(.namespace, .rule, .error.as_str()))]
     NamespaceLookup {
         /// The namespace.
         namespace: String,
         /// The rule whose selector needed the labels.
         rule: String,
         /// What the lookup said.
-        error: String,
+        error: LookupError,
     },
     /// A PriorityClass was needed to check a rule's `maxPriority` or `allowedPreemptionPolicies` and could not be
     /// read (a class that does not exist is not an error, see [`RejectReason::ClassDoesNotExist`]).
-    #[error("{}", messages::priority_class_lookup_failed(.class, .rule, .error))]
+    #[error("{}", messages::priority_class_lookup_failed(.class, .rule, .error.as_str()))]
     PriorityClassLookup {
         /// The class.
         class: String,
         /// The rule that needed it.
         rule: String,
         /// What the lookup said.
-        error: String,
+        error: LookupError,
     },
 }
 
@@ -138,7 +138,26 @@ pub enum DecisionError {
 pub type Labels = BTreeMap<String, String>;
 
 /// What a PriorityClass lookup found: the class, `None` when it does not exist, or why it could not be read.
-pub type ClassLookup = Result<Option<PriorityClassInfo>, String>;
+pub type ClassLookup = Result<Option<PriorityClassInfo>, LookupError>;
+
+/// Why a [`Cluster`] could not answer, in the words of what it asked (a host, an apiserver, a dump). The
+/// decision fails closed with it, naming the namespace or class and the rule that needed it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct LookupError(String);
+
+impl LookupError {
+    /// The reason, as the cluster gave it.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl From<String> for LookupError {
+    fn from(reason: String) -> Self {
+        Self(reason)
+    }
+}
 
 /// What the decision asks of the cluster, and only when a rule needs it: the labels of a namespace (for a rule's
 /// `namespaceSelector`) and PriorityClasses (for `maxPriority`, `minPriority` and `allowedPreemptionPolicies`).
@@ -149,13 +168,13 @@ pub type ClassLookup = Result<Option<PriorityClassInfo>, String>;
 /// two closures.
 pub trait Cluster {
     /// The labels of `namespace`, or why they could not be read (the decision then fails closed).
-    fn namespace_labels(&mut self, namespace: &str) -> Result<Labels, String>;
+    fn namespace_labels(&mut self, namespace: &str) -> Result<Labels, LookupError>;
 
     /// The PriorityClass named `name`. Without a way to look classes up, every lookup fails, so a rule that
     /// needs a class's values fails closed.
     fn priority_class(&mut self, name: &str) -> ClassLookup {
         let _ = name;
-        Err(NO_PRIORITY_CLASS_LOOKUP.to_owned())
+        Err(LookupError(NO_PRIORITY_CLASS_LOOKUP.to_owned()))
     }
 }
 
@@ -163,8 +182,8 @@ pub trait Cluster {
 pub const NO_PRIORITY_CLASS_LOOKUP: &str = "no PriorityClass lookup is available";
 
 impl<F: FnMut(&str) -> Result<Labels, String>> Cluster for F {
-    fn namespace_labels(&mut self, namespace: &str) -> Result<Labels, String> {
-        self(namespace)
+    fn namespace_labels(&mut self, namespace: &str) -> Result<Labels, LookupError> {
+        self(namespace).map_err(LookupError)
     }
 }
 
@@ -180,7 +199,7 @@ pub struct Lookups<L, P> {
 impl<L, P> Lookups<L, P>
 where
     L: FnMut(&str) -> Result<Labels, String>,
-    P: FnMut(&str) -> ClassLookup,
+    P: FnMut(&str) -> Result<Option<PriorityClassInfo>, String>,
 {
     /// A cluster that reads labels with `namespace_labels` and classes with `priority_class`.
     pub fn new(namespace_labels: L, priority_class: P) -> Self {
@@ -194,14 +213,14 @@ where
 impl<L, P> Cluster for Lookups<L, P>
 where
     L: FnMut(&str) -> Result<Labels, String>,
-    P: FnMut(&str) -> ClassLookup,
+    P: FnMut(&str) -> Result<Option<PriorityClassInfo>, String>,
 {
-    fn namespace_labels(&mut self, namespace: &str) -> Result<Labels, String> {
-        (self.namespace_labels)(namespace)
+    fn namespace_labels(&mut self, namespace: &str) -> Result<Labels, LookupError> {
+        (self.namespace_labels)(namespace).map_err(LookupError)
     }
 
     fn priority_class(&mut self, name: &str) -> ClassLookup {
-        (self.priority_class)(name)
+        (self.priority_class)(name).map_err(LookupError)
     }
 }
 

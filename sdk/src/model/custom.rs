@@ -50,6 +50,11 @@ pub enum Step {
     Each,
 }
 
+/// A `podSpecPath` outside the supported subset; the text says why and what is supported.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UnsupportedPath(String);
+
 /// A validated `podSpecPath`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct PodSpecPath {
@@ -59,11 +64,11 @@ pub struct PodSpecPath {
 
 impl PodSpecPath {
     /// Parses a path of the supported subset ([`SUPPORTED_SUBSET`]).
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, UnsupportedPath> {
         let refused = |why: &str| {
-            format!(
+            UnsupportedPath(format!(
                 "\"{text}\" is not supported ({why}): use {SUPPORTED_SUBSET}; the generated CEL cannot express more"
-            )
+            ))
         };
         let Some(mut rest) = text.strip_prefix('$') else {
             return Err(refused("a path starts at $"));
@@ -244,7 +249,7 @@ mod tests {
             "$.spec.namespace.spec",
             "$.spec.",
         ] {
-            let err = PodSpecPath::parse(bad).expect_err(bad);
+            let err = PodSpecPath::parse(bad).expect_err(bad).to_string();
             assert!(
                 err.contains("child names and at most one [*]"),
                 "{bad}: {err}"

@@ -1,10 +1,16 @@
 //! Validation of Kubernetes names, as the apiserver defines them.
 //!
-//! Each function returns `Err` with a short lowercase reason that callers prefix with the field it came from.
+//! Each function returns [`InvalidName`], a short lowercase reason that callers prefix with the field it came
+//! from.
 
-/// A DNS label (RFC 1123): at most 63 characters of `a-z`, `0-9` and `-`, starting and ending with a letter or digit.
-/// Namespace names and rule names are DNS labels.
-pub fn dns_label(value: &str) -> Result<(), String> {
+/// A value that breaks a Kubernetes naming rule; its text says which and how (`"Prod" may contain only
+/// lowercase letters, digits and '-'`).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct InvalidName(pub(crate) String);
+
+/// [`dns_label`], with the reason as text.
+fn dns_label_reason(value: &str) -> Result<(), String> {
     if value.is_empty() {
         return Err("must not be empty".into());
     }
@@ -27,9 +33,8 @@ pub fn dns_label(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A DNS subdomain (RFC 1123): at most 253 characters, dot-separated DNS labels. PriorityClass names are DNS
-/// subdomains.
-pub fn dns_subdomain(value: &str) -> Result<(), String> {
+/// [`dns_subdomain`], with the reason as text.
+fn dns_subdomain_reason(value: &str) -> Result<(), String> {
     if value.is_empty() {
         return Err("must not be empty".into());
     }
@@ -85,8 +90,8 @@ fn label_name(value: &str) -> bool {
             .is_some_and(|b| b.is_ascii_alphanumeric())
 }
 
-/// A label key: an optional DNS-subdomain prefix and `/`, then a name.
-pub fn label_key(value: &str) -> Result<(), String> {
+/// [`label_key`], with the reason as text.
+fn label_key_reason(value: &str) -> Result<(), String> {
     // A byte search, not `split_once('/')`: a character search costs more than these short keys do.
     let (prefix, name) = match value.bytes().position(|b| b == b'/') {
         Some(slash) => (
@@ -96,7 +101,7 @@ pub fn label_key(value: &str) -> Result<(), String> {
         None => (None, value),
     };
     if let Some(prefix) = prefix {
-        dns_subdomain(prefix)
+        dns_subdomain_reason(prefix)
             .map_err(|_| format!("\"{value}\" has an invalid prefix \"{prefix}\""))?;
     }
     if !label_name(name) {
@@ -108,9 +113,8 @@ pub fn label_key(value: &str) -> Result<(), String> {
     Ok(())
 }
 
-/// A label value: empty, or at most 63 letters, digits, `-`, `_` and `.`, starting and ending with a letter or
-/// digit.
-pub fn label_value(value: &str) -> Result<(), String> {
+/// [`label_value`], with the reason as text.
+fn label_value_reason(value: &str) -> Result<(), String> {
     if value.is_empty() || label_name(value) {
         Ok(())
     } else {
@@ -119,6 +123,29 @@ pub fn label_value(value: &str) -> Result<(), String> {
              starting and ending with a letter or digit"
         ))
     }
+}
+
+/// A DNS label (RFC 1123): at most 63 characters of `a-z`, `0-9` and `-`, starting and ending with a letter or digit.
+/// Namespace names and rule names are DNS labels.
+pub fn dns_label(value: &str) -> Result<(), InvalidName> {
+    dns_label_reason(value).map_err(InvalidName)
+}
+
+/// A DNS subdomain (RFC 1123): at most 253 characters, dot-separated DNS labels. PriorityClass names are DNS
+/// subdomains.
+pub fn dns_subdomain(value: &str) -> Result<(), InvalidName> {
+    dns_subdomain_reason(value).map_err(InvalidName)
+}
+
+/// A label key: an optional DNS-subdomain prefix and `/`, then a name.
+pub fn label_key(value: &str) -> Result<(), InvalidName> {
+    label_key_reason(value).map_err(InvalidName)
+}
+
+/// A label value: empty, or at most 63 letters, digits, `-`, `_` and `.`, starting and ending with a letter or
+/// digit.
+pub fn label_value(value: &str) -> Result<(), InvalidName> {
+    label_value_reason(value).map_err(InvalidName)
 }
 
 #[cfg(test)]

@@ -2,6 +2,8 @@
 
 use std::fmt;
 
+use crate::model::names::InvalidName;
+
 /// One entry of `allowedPriorityClasses` or `deniedPriorityClasses`.
 ///
 /// Patterns order by their text, so a `BTreeSet<ClassPattern>` lists them the way messages print them.
@@ -15,14 +17,14 @@ pub struct ClassPattern {
 impl ClassPattern {
     /// Parses `name` or `prefix*`. The prefix may be empty (`*` matches every class); a `*` anywhere but at the
     /// end is refused, and so is a name that is not a valid PriorityClass name.
-    pub fn parse(value: &str) -> Result<Self, String> {
+    pub fn parse(value: &str) -> Result<Self, InvalidName> {
         Self::parse_owned(value.to_owned())
     }
 
     /// [`ClassPattern::parse`] of a string the pattern keeps: the settings' own text, without another
     /// allocation.
-    pub fn parse_owned(mut value: String) -> Result<Self, String> {
-        let wildcard = Self::check(&value)?;
+    pub fn parse_owned(mut value: String) -> Result<Self, InvalidName> {
+        let wildcard = Self::check(&value).map_err(InvalidName)?;
         if wildcard {
             value.pop();
         }
@@ -55,7 +57,7 @@ impl ClassPattern {
                 ));
             }
         } else {
-            crate::model::names::dns_subdomain(text)?;
+            crate::model::names::dns_subdomain(text).map_err(|e| e.to_string())?;
         }
         Ok(wildcard)
     }

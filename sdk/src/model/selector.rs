@@ -61,17 +61,17 @@ pub enum Operator {
 impl LabelSelector {
     /// Validates a selector; `field` names it in error messages (e.g. `rules[0].namespaceSelector`).
     /// (`field` is written out only for an error: a fresh instance validates its settings on its first request.)
-    pub fn from_doc(
+    pub(crate) fn from_doc(
         doc: &LabelSelectorDoc,
         field: &dyn std::fmt::Display,
     ) -> Result<Self, Vec<(String, String)>> {
         let mut errors = Vec::new();
         let mut requirements = Vec::new();
         for (key, value) in doc.match_labels.iter().flatten() {
-            if let Err(e) = crate::model::names::label_key(key) {
+            if let Err(e) = crate::model::names::label_key(key).map_err(|e| e.to_string()) {
                 errors.push((format!("{field}.matchLabels"), e));
             }
-            if let Err(e) = crate::model::names::label_value(value) {
+            if let Err(e) = crate::model::names::label_value(value).map_err(|e| e.to_string()) {
                 errors.push((format!("{field}.matchLabels.{key}"), e));
             }
             requirements.push(Requirement {
@@ -81,12 +81,12 @@ impl LabelSelector {
         }
         for (i, expr) in doc.match_expressions.iter().flatten().enumerate() {
             let at = format!("{field}.matchExpressions[{i}]");
-            if let Err(e) = crate::model::names::label_key(&expr.key) {
+            if let Err(e) = crate::model::names::label_key(&expr.key).map_err(|e| e.to_string()) {
                 errors.push((format!("{at}.key"), e));
             }
             let values: BTreeSet<String> = expr.values.iter().flatten().cloned().collect();
             for value in &values {
-                if let Err(e) = crate::model::names::label_value(value) {
+                if let Err(e) = crate::model::names::label_value(value).map_err(|e| e.to_string()) {
                     errors.push((format!("{at}.values"), e));
                 }
             }

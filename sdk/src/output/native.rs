@@ -1,7 +1,7 @@
 //! Kubernetes' own admission objects for the settings: a ValidatingAdmissionPolicy and its binding, and, when a
 //! rule has a default and the Kubernetes version serves them, a MutatingAdmissionPolicy and its binding. Built
 //! from typed structs around the CEL of [`crate::output::cel`]; serialized by any serde format (YAML with the `yaml`
-//! feature, see [`to_yaml`]).
+//! feature, see `to_yaml`).
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -25,18 +25,23 @@ pub struct KubernetesVersion {
     pub minor: u32,
 }
 
+/// A Kubernetes release the generator does not support; the text names the supported ones.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UnsupportedVersion(String);
+
 impl KubernetesVersion {
     /// The newest release the generator knows.
     pub const LATEST: Self = Self { minor: 36 };
 
     /// Parses `1.N` (or `v1.N`, `1.N.P`) for a supported N.
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, UnsupportedVersion> {
         let refused = || {
-            format!(
+            UnsupportedVersion(format!(
                 "\"{text}\" is not a supported Kubernetes version: use 1.{} to 1.{}",
                 SUPPORTED_MINORS.start(),
                 SUPPORTED_MINORS.end()
-            )
+            ))
         };
         let trimmed = text.strip_prefix('v').unwrap_or(text);
         let mut parts = trimmed.split('.');
@@ -505,7 +510,7 @@ mod tests {
         assert_eq!(KubernetesVersion::parse("1.30").map(|v| v.minor), Ok(30));
         assert_eq!(KubernetesVersion::parse("v1.34.2").map(|v| v.minor), Ok(34));
         for bad in ["1.29", "1.37", "2.30", "1", "1.x", "", "1.30.1.1"] {
-            let err = KubernetesVersion::parse(bad).expect_err(bad);
+            let err = KubernetesVersion::parse(bad).expect_err(bad).to_string();
             assert!(err.contains("use 1.30 to 1.36"), "{err}");
         }
     }

@@ -32,7 +32,7 @@ pub(crate) fn validate(
             if doc.api_group.is_empty() {
                 Err("is required: custom resources always have an API group".into())
             } else {
-                crate::model::names::dns_subdomain(&doc.api_group)
+                crate::model::names::dns_subdomain(&doc.api_group).map_err(|e| e.to_string())
             },
         );
         check(
@@ -43,7 +43,7 @@ pub(crate) fn validate(
                     doc.api_version
                 ))
             } else {
-                crate::model::names::dns_label(&doc.api_version)
+                crate::model::names::dns_label(&doc.api_version).map_err(|e| e.to_string())
             },
         );
         check("kind", kind_name(&doc.kind));
@@ -53,14 +53,14 @@ pub(crate) fn validate(
                 if doc.resource.contains('/') {
                     format!("{e} (subresources are not checked)")
                 } else {
-                    e
+                    e.to_string()
                 }
             }),
         );
         let path = PodSpecPath::parse(&doc.pod_spec_path);
         check(
             "podSpecPath",
-            path.as_ref().map(|_| ()).map_err(Clone::clone),
+            path.as_ref().map(|_| ()).map_err(ToString::to_string),
         );
         if let Some(builtin) = crate::model::kinds::lookup(&doc.api_group, &doc.kind) {
             push(

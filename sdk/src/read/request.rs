@@ -126,11 +126,16 @@ impl PayloadSettings<'_> {
     }
 }
 
+/// Text that is not a Kubewarden validation payload at all: not JSON, not an object, or no `request`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct NotAPayload(String);
+
 impl<'a> Payload<'a> {
-    /// Reads a payload. The error says why the text is not a validation payload at all: not JSON, not an
-    /// object, or no `request`.
-    pub fn from_json(text: &'a str) -> Result<Self, String> {
-        Self::from_json_knowing(text, None)
+    /// Reads a payload. A request or settings that cannot be read are kept in the payload, to be reported in
+    /// their turn; the error is for text that is not a validation payload at all.
+    pub fn from_json(text: &'a str) -> Result<Self, NotAPayload> {
+        Self::from_json_knowing(text, None).map_err(NotAPayload)
     }
 
     /// [`Payload::from_json`], for a reader that already has `known_settings`, the settings text of an earlier
@@ -1089,7 +1094,7 @@ mod tests {
             (r#"[]"#, "invalid type: an array"),
             (r#"{"request": {}} x"#, "trailing characters"),
         ] {
-            let err = Payload::from_json(text).expect_err(text);
+            let err = Payload::from_json(text).expect_err(text).to_string();
             assert!(err.contains(says), "{text}: {err}");
         }
     }
@@ -1134,7 +1139,7 @@ mod tests {
 
         // The same field error, with a syntax error after it: the payload is not JSON.
         let text = payload(r#"{"rules": 7, "fallback": {]}"#);
-        let err = Payload::from_json(&text).expect_err("not JSON");
+        let err = Payload::from_json(&text).expect_err("not JSON").to_string();
         assert!(err.contains("expected"), "{err}");
 
         let text = payload("null");

@@ -60,7 +60,7 @@ impl Settings {
                 Ok(()) => {
                     unset.insert(class);
                 }
-                Err(e) => push(format!("unsetPriorityClasses[{i}]"), e),
+                Err(e) => push(format!("unsetPriorityClasses[{i}]"), e.to_string()),
             }
         }
 
@@ -75,7 +75,7 @@ impl Settings {
                 }
                 Some(name) => {
                     if let Err(e) = crate::model::names::dns_label(&name) {
-                        push(format!("{at}.name"), e);
+                        push(format!("{at}.name"), e.to_string());
                     } else if name == FALLBACK_RULE_NAME {
                         push(
                             format!("{at}.name"),
@@ -99,7 +99,7 @@ impl Settings {
                     Ok(()) => {
                         namespaces.insert(ns);
                     }
-                    Err(e) => push(format!("{at}.namespaces[{j}]"), e),
+                    Err(e) => push(format!("{at}.namespaces[{j}]"), e.to_string()),
                 }
             }
             let namespace_selector = match &rule.namespace_selector {
@@ -205,7 +205,7 @@ fn class_policy(
                 Ok(p) => {
                     set.insert(p);
                 }
-                Err(e) => push(format!("{at}.{key}[{j}]"), e),
+                Err(e) => push(format!("{at}.{key}[{j}]"), e.to_string()),
             }
         }
         set
@@ -229,7 +229,7 @@ fn class_policy(
     let field = || format!("{at}.defaultPriorityClass");
     if let Some(default) = &rule.default_priority_class {
         if let Err(e) = crate::model::names::dns_subdomain(default) {
-            push(field(), e);
+            push(field(), e.to_string());
         } else if !classes.allows(default) {
             push(
                 field(),
