@@ -161,9 +161,14 @@ pub use crate::json::MAX_OBJECT_DEPTH;
 /// (policy-server, kwctl): at most [`MAX_OBJECT_DEPTH`] levels, no number beyond a double, no lone surrogate. The policy checks a
 /// mutated object unless the request's reading already knows it fits
 /// (`AdmissionRequestView::object_fits_responses`); a Value round trip used to refuse the same objects.
-pub fn readable_by_hosts(object: &str) -> Result<(), &'static str> {
-    crate::json::readable_by_hosts(object, MAX_OBJECT_DEPTH)
+pub fn readable_by_hosts(object: &str) -> Result<(), UnreadableByHosts> {
+    crate::json::readable_by_hosts(object, MAX_OBJECT_DEPTH).map_err(UnreadableByHosts)
 }
+
+/// An object that hosts reading responses with serde_json could not read back; the text says what it holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct UnreadableByHosts(&'static str);
 
 fn split(op: &PatchOp) -> Result<(&str, String), PatchError> {
     let (parent, key) = op
