@@ -677,3 +677,59 @@ spec:
         ]
     );
 }
+
+/// `minPriority` is checked by `check` as by the policy: the class a workload names, read from `--cluster-state`,
+/// below the rule's floor is refused with the policy's message.
+#[test]
+fn min_priority_refuses_a_class_below_the_floor() {
+    const MANIFESTS: &str = "\
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: low, namespace: prod}
+spec:
+  template:
+    spec:
+      priorityClassName: dev-pc
+      containers: [{name: app, image: app:1}]
+---
+apiVersion: apps/v1
+kind: Deployment
+metadata: {name: high, namespace: prod}
+spec:
+  template:
+    spec:
+      priorityClassName: prod-pc
+      containers: [{name: app, image: app:1}]
+";
+    let dir = std::env::temp_dir().join(format!("pg-check-min-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let settings = dir.join("settings.yaml");
+    std::fs::write(
+        &settings,
+        "rules:\n  - name: production\n    namespaces: [prod]\n    minPriority: 1000\n",
+    )
+    .unwrap();
+    let output = check_in(
+        &fixtures(),
+        &[
+            "--settings",
+            settings.to_str().unwrap(),
+            "--cluster-state",
+            "../../../fixtures/cluster-aware/cluster.yaml",
+            "--format",
+            "json",
+            "-",
+        ],
+        Some(MANIFESTS),
+    );
+    std::fs::remove_dir_all(&dir).unwrap();
+    assert_eq!(status(&output), 1, "{}", stderr(&output));
+    let results = json_results(&output);
+    assert_eq!(results[0]["verdict"], "denied");
+    assert_eq!(results[0]["ruleId"], "priority-class-values-not-allowed");
+    assert_eq!(
+        results[0]["message"],
+        r#"Deployment "low" in namespace "prod" has priority 100 (from PriorityClass "dev-pc"), below the minimum 1000 of rule "production": use a PriorityClass whose value is at least 1000"#
+    );
+    assert_eq!(results[1]["verdict"], "allowed");
+}

@@ -285,4 +285,22 @@ mod tests {
         let out: Value = serde_json::from_str(&evaluate(SETTINGS, "", "", "1.12")).unwrap();
         assert!(out["versionError"].as_str().unwrap().contains("1.12"));
     }
+
+    /// The playground checks `minPriority` where the Pod's priority is known, as the generated CEL does.
+    #[test]
+    fn min_priority_refuses_a_resolved_pod_below_the_floor() {
+        let settings =
+            "rules:\n  - name: production\n    namespaces: [prod]\n    minPriority: 1000\n";
+        let manifests = "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: prod}\nspec:\n  \
+                         priorityClassName: dev-pc\n  priority: 100\n  containers: [{name: app, image: app:1}]\n";
+        let out = run(settings, manifests);
+        let result = &out["results"][0];
+        assert_eq!(result["verdict"], "denied", "{out}");
+        assert_eq!(result["rule"], "production");
+        assert_eq!(
+            result["message"],
+            "Pod \"web\" in namespace \"prod\" has priority 100 (from PriorityClass \"dev-pc\"), below the minimum \
+             1000 of rule \"production\": use a PriorityClass whose value is at least 1000"
+        );
+    }
 }
