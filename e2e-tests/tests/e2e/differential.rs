@@ -18,7 +18,6 @@ use priority_guard_e2e_tests::priority_plugin;
 use priority_guard_host::{ClusterState, PolicyInstance};
 use priority_guard_sdk::Settings;
 use priority_guard_sdk::output::native::{self, Options};
-use serde::Deserialize as _;
 use serde_json::{Value, json};
 
 use crate::common;
@@ -984,20 +983,12 @@ fn fixture_run() -> Tally {
         let cluster = ClusterState::from_yaml_or_json(&cluster_text).expect("cluster.yaml");
         let mut namespaces = BTreeMap::new();
         let mut classes = priority_plugin::Classes::new();
-        for doc in serde_yaml_ng::Deserializer::from_str(&cluster_text) {
-            let doc = Value::deserialize(doc).expect("cluster.yaml parses");
-            let items = doc
-                .get("items")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or(vec![doc]);
-            for item in items {
-                let name = item["metadata"]["name"].as_str().unwrap_or("").to_owned();
-                if item["kind"] == "Namespace" {
-                    namespaces.insert(name, item);
-                } else if item["kind"] == "PriorityClass" {
-                    classes.insert(name, item);
-                }
+        for item in common::cluster_objects(&cluster_text) {
+            let name = item["metadata"]["name"].as_str().unwrap_or("").to_owned();
+            if item["kind"] == "Namespace" {
+                namespaces.insert(name, item);
+            } else if item["kind"] == "PriorityClass" {
+                classes.insert(name, item);
             }
         }
         let instance = common::module()

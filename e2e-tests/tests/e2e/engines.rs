@@ -187,22 +187,14 @@ fn scenario(dir: &Path) -> Scenario {
     let cluster = std::fs::read_to_string(dir.join("cluster.yaml")).expect("cluster.yaml");
     let mut namespaces = Vec::new();
     let mut classes: BTreeMap<String, Value> = BTreeMap::new();
-    for doc in serde_yaml_ng::Deserializer::from_str(&cluster) {
-        let doc = Value::deserialize(doc).expect("cluster.yaml parses");
-        let items = doc
-            .get("items")
-            .and_then(Value::as_array)
-            .cloned()
-            .unwrap_or(vec![doc]);
-        for item in items {
-            let name = item["metadata"]["name"].as_str().unwrap_or("").to_owned();
-            match item["kind"].as_str() {
-                Some("Namespace") => namespaces.push(item),
-                Some("PriorityClass") => {
-                    classes.insert(name, item);
-                }
-                _ => {}
+    for item in common::cluster_objects(&cluster) {
+        let name = item["metadata"]["name"].as_str().unwrap_or("").to_owned();
+        match item["kind"].as_str() {
+            Some("Namespace") => namespaces.push(item),
+            Some("PriorityClass") => {
+                classes.insert(name, item);
             }
+            _ => {}
         }
     }
     let mut requests: Vec<_> = std::fs::read_dir(dir.join("requests"))

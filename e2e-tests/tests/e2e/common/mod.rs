@@ -54,3 +54,18 @@ pub fn scenarios() -> BTreeSet<PathBuf> {
         .filter(|p| p.join("settings.yaml").is_file())
         .collect()
 }
+
+/// The objects of a scenario's cluster file (`fixtures/*/cluster.yaml`): every YAML document, a List's items in its
+/// place.
+pub fn cluster_objects(text: &str) -> Vec<serde_json::Value> {
+    use serde::Deserialize as _;
+    let mut objects = Vec::new();
+    for doc in serde_yaml_ng::Deserializer::from_str(text) {
+        let doc = serde_json::Value::deserialize(doc).expect("cluster.yaml parses");
+        match doc.get("items").and_then(serde_json::Value::as_array) {
+            Some(items) => objects.extend(items.iter().cloned()),
+            None => objects.push(doc),
+        }
+    }
+    objects
+}
