@@ -155,9 +155,10 @@ impl CheckResult {
             default: None,
             patch: Vec::new(),
         };
-        result.rule_id = match &decision {
-            Ok(Outcome::Accept { .. }) => None,
-            Ok(Outcome::Mutate { .. }) => Some(rule_ids::DEFAULTED),
+        // The finding of a refusal comes from its reason; a default is one finding whether the object or its
+        // Pods get it.
+        let refusal = match &decision {
+            Ok(Outcome::Accept { .. } | Outcome::Mutate { .. }) => None,
             Ok(Outcome::Reject { reason, .. }) => Some(match reason {
                 RejectReason::ClassNotAllowed { .. } => rule_ids::NOT_ALLOWED,
                 RejectReason::ClassRequired => rule_ids::REQUIRED,
@@ -172,10 +173,9 @@ impl CheckResult {
             Err(DecisionError::PriorityClassLookup { .. }) => Some(rule_ids::CLASS_LOOKUP),
         };
         let description = describe(settings, &subject, decision);
-        if description.default.is_some() && result.rule_id.is_none() {
-            // Accepted, with the default left to its Pods.
-            result.rule_id = Some(rule_ids::DEFAULTED);
-        }
+        result.rule_id = refusal
+            .or((description.verdict == describe::Verdict::Defaulted)
+                .then_some(rule_ids::DEFAULTED));
         result.verdict = description.verdict.into();
         result.rule = description.rule;
         result.message = description.message;
