@@ -1,9 +1,10 @@
 //! Test support for the end-to-end suites (`tests/e2e`): Kubernetes' in-process admission for the generated
 //! admission policies ([`native`]), the apiserver's Priority plugin that runs again after a mutation
 //! ([`priority_plugin`]), an upper bound of their CEL cost ([`cost`]), and a real etcd and kube-apiserver
-//! ([`envtest`]).
+//! ([`envtest`]) with a test webhook server for policy.wasm ([`webhook`]).
 
 pub mod cost;
 pub mod envtest;
 pub mod native;
 pub mod priority_plugin;
+pub mod webhook;

@@ -16,7 +16,7 @@ use priority_guard_host::{ClusterState, PolicyInstance};
 use serde_json::{Value, json};
 
 use crate::differential::{self, KNOWN, Rng, Verdict};
-use crate::{common, engines};
+use crate::{common, engines, webhook};
 
 /// What the apiserver did with a request: the object as stored (`Null` for a DELETE), or its refusal.
 type Outcome = Result<Value, String>;
@@ -419,10 +419,16 @@ fn differs_by_the_generated_name(request: &Value, wasm: &Verdict, native: &Verdi
 
 /// The policy's message in the apiserver's: a ValidatingAdmissionPolicy's refusal reads
 /// `<kind> "<name>" is forbidden: ValidatingAdmissionPolicy '<policy>' with binding '<binding>' denied request:
-/// <message>`; other refusals are the apiserver's own.
+/// <message>`, a webhook's `admission webhook "<webhook>" denied the request: <message>`; other refusals are the
+/// apiserver's own.
 fn policy_message(message: &str) -> &str {
+    let webhook = format!(
+        "admission webhook \"{}\" denied the request: ",
+        webhook::POLICY_WEBHOOK
+    );
     message
         .split_once("denied request: ")
+        .or_else(|| message.split_once(webhook.as_str()))
         .map_or(message, |(_, m)| m)
 }
 
@@ -447,8 +453,13 @@ struct Tally {
     agreed_allowed: usize,
     agreed_mutated: usize,
     agreed_denied: usize,
+    /// The agreements by the request's `group/kind` and verdict (`allowed`, `mutated`, `denied`).
+    agreed_by_kind: BTreeMap<(String, &'static str), usize>,
     /// Requests the apiserver refuses whatever the policies (invalid, immutable fields, missing namespace...).
     refused_by_apiserver: usize,
+    /// Of those, the ones where policy.wasm's verdict differs from the apiserver's by a known difference.
+    known_refused_by_apiserver: BTreeMap<&'static str, usize>,
+    /// Disagreements that are known differences.
     known: BTreeMap<&'static str, usize>,
     unexplained: Vec<String>,
     /// Generated documents the apiserver refused to create.
@@ -477,13 +488,27 @@ impl Tally {
             _ => false,
         };
         if same {
-            match native {
-                Err(_) => self.agreed_denied += 1,
+            let verdict = match native {
+                Err(_) => {
+                    self.agreed_denied += 1;
+                    "denied"
+                }
                 Ok(n) if compared(request, n) != compared(request, &request["object"]) => {
                     self.agreed_mutated += 1;
+                    "mutated"
                 }
-                Ok(_) => self.agreed_allowed += 1,
-            }
+                Ok(_) => {
+                    self.agreed_allowed += 1;
+                    "allowed"
+                }
+            };
+            let kind = &request["kind"];
+            let kind = format!(
+                "{}/{}",
+                kind["group"].as_str().unwrap_or(""),
+                kind["kind"].as_str().unwrap_or("")
+            );
+            *self.agreed_by_kind.entry((kind, verdict)).or_default() += 1;
             return;
         }
         let (w, n) = (verdict(wasm), verdict(native));
@@ -538,13 +563,23 @@ fn remove_policies(plane: &ControlPlane, policies: &[Value]) {
     }
 }
 
+/// What admits the requests of the second run.
+enum Admission<'a> {
+    /// The output of `priority-guard vap` for a Kubernetes version, under a policy name.
+    GeneratedYaml {
+        version: &'a str,
+        policy_name: &'a str,
+    },
+    /// policy.wasm as a mutating admission webhook.
+    Webhook(&'a webhook::Webhook),
+}
+
 /// One batch of requests against one set of settings on the loaded cluster: both runs, compared.
 fn run_batch(
     plane: &ControlPlane,
     settings_path: &std::path::Path,
     settings: &Value,
-    version: &str,
-    policy_name: &str,
+    admission: &Admission,
     cases: &[(String, Value)],
     tally: &mut Tally,
 ) {
@@ -552,11 +587,12 @@ fn run_batch(
     let requests: Vec<Value> = cases.iter().map(|(_, r)| r.clone()).collect();
     let olds = create_olds(plane, &requests, &mut created);
     let state = plane.cluster_state().unwrap_or_else(|e| panic!("{e:#}"));
-    let cluster =
+    let cluster = Arc::new(
         ClusterState::from_objects(state["items"].as_array().cloned().unwrap_or_default())
-            .expect("the cluster's objects");
+            .expect("the cluster's objects"),
+    );
     let instance = common::module()
-        .instance(Arc::new(cluster))
+        .instance(Arc::clone(&cluster))
         .expect("instance");
     let firsts: Vec<(FirstRun, Outcome)> = requests
         .iter()
@@ -574,34 +610,23 @@ fn run_batch(
         })
         .collect();
 
-    let mut policies = engines::generated_policies(settings_path, version, policy_name);
-    if let Some(vap) = policies.first().filter(|p| without_validations(p)) {
-        // Pinned by `generated_yaml_with_nothing_to_validate_is_accepted`; the MutatingAdmissionPolicy is
-        // still compared.
-        let name = vap["metadata"]["name"].clone();
-        policies.retain(|p| {
-            p["metadata"]["name"] != name
-                || p["kind"]
-                    .as_str()
-                    .is_some_and(|k| k.starts_with("Mutating"))
-        });
-        tally.without_validations += 1;
-    }
-    for object in &policies {
-        if let Err(e) = plane.apply(object) {
-            // The generated YAML must be accepted as it is: a refusal fails the test, after the other cases.
-            tally.refused_yaml.push(format!(
-                "{} {} for settings {settings}: {e:#}",
-                object["kind"].as_str().unwrap_or(""),
-                object["apiVersion"].as_str().unwrap_or("")
-            ));
-            remove_policies(plane, &policies);
-            delete_created(plane, &created);
+    let installed = match admission {
+        Admission::GeneratedYaml {
+            version,
+            policy_name,
+        } => {
+            let Some(policies) =
+                apply_generated(plane, settings_path, settings, version, policy_name, tally)
+            else {
+                delete_created(plane, &created);
+                plane.settle().unwrap_or_else(|e| panic!("{e:#}"));
+                return;
+            };
             plane.settle().unwrap_or_else(|e| panic!("{e:#}"));
-            return;
+            policies
         }
-    }
-    plane.settle().unwrap_or_else(|e| panic!("{e:#}"));
+        Admission::Webhook(hook) => vec![hook.install(plane, settings_path, settings, cluster)],
+    };
     for ((name, request), (first, wasm)) in cases.iter().zip(&firsts) {
         match first {
             FirstRun::Prepared(prepared) => {
@@ -629,15 +654,66 @@ fn run_batch(
                 );
                 let (w, n) = (verdict(wasm), verdict(&native));
                 if let Some(known) = KNOWN.iter().find(|k| (k.recognise)(request, &w, &n)) {
-                    *tally.known.entry(known.name).or_default() += 1;
+                    *tally
+                        .known_refused_by_apiserver
+                        .entry(known.name)
+                        .or_default() += 1;
                 }
             }
         }
     }
-    remove_policies(plane, &policies);
-    delete_created(plane, &created);
-    // The next batch starts without these policies.
-    plane.settle().unwrap_or_else(|e| panic!("{e:#}"));
+    match admission {
+        Admission::GeneratedYaml { .. } => {
+            remove_policies(plane, &installed);
+            delete_created(plane, &created);
+            // The next batch starts without these policies.
+            plane.settle().unwrap_or_else(|e| panic!("{e:#}"));
+        }
+        Admission::Webhook(hook) => {
+            for configuration in &installed {
+                hook.remove(plane, configuration);
+            }
+            delete_created(plane, &created);
+        }
+    }
+}
+
+/// Applies the output of `priority-guard vap`; `None` when the apiserver refused a document (noted in `tally`,
+/// which fails the test after the other cases) and nothing stays applied.
+fn apply_generated(
+    plane: &ControlPlane,
+    settings_path: &std::path::Path,
+    settings: &Value,
+    version: &str,
+    policy_name: &str,
+    tally: &mut Tally,
+) -> Option<Vec<Value>> {
+    let mut policies = engines::generated_policies(settings_path, version, policy_name);
+    if let Some(vap) = policies.first().filter(|p| without_validations(p)) {
+        // Pinned by `generated_yaml_with_nothing_to_validate_is_accepted`; the MutatingAdmissionPolicy is
+        // still compared.
+        let name = vap["metadata"]["name"].clone();
+        policies.retain(|p| {
+            p["metadata"]["name"] != name
+                || p["kind"]
+                    .as_str()
+                    .is_some_and(|k| k.starts_with("Mutating"))
+        });
+        tally.without_validations += 1;
+    }
+    for object in &policies {
+        if let Err(e) = plane.apply(object) {
+            // The generated YAML must be accepted as it is: a refusal fails the test, after the other cases.
+            tally.refused_yaml.push(format!(
+                "{} {} for settings {settings}: {e:#}",
+                object["kind"].as_str().unwrap_or(""),
+                object["apiVersion"].as_str().unwrap_or("")
+            ));
+            remove_policies(plane, &policies);
+            return None;
+        }
+    }
+    Some(policies)
 }
 
 fn delete_created(plane: &ControlPlane, created: &Created) {
@@ -667,8 +743,10 @@ fn fixtures_on_the_apiserver(version: &str) {
             plane,
             &scenario.settings_path,
             &scenario.settings,
-            version,
-            &format!("pg-{}-{}", scenario.name, version.replace('.', "-")),
+            &Admission::GeneratedYaml {
+                version,
+                policy_name: &format!("pg-{}-{}", scenario.name, version.replace('.', "-")),
+            },
             &cases,
             &mut tally,
         );
@@ -695,13 +773,41 @@ fn fixtures_on_the_apiserver_with_the_yaml_for_kubernetes_1_35() {
     fixtures_on_the_apiserver("1.35");
 }
 
-/// Random cases of the differential suite through the apiserver. `PRIORITY_GUARD_APISERVER_CASES` (default
-/// 3,000) and `PRIORITY_GUARD_APISERVER_SEED` set the run.
+/// Random cases of the differential suite through the apiserver with the generated YAML.
+/// `PRIORITY_GUARD_APISERVER_CASES` (default 3,000) and `PRIORITY_GUARD_APISERVER_SEED` set the run.
 #[test]
 fn random_cases_on_the_apiserver_agree_with_policy_wasm() {
-    const CASES_PER_SETTINGS: usize = 40;
     let cases = differential::env_number("PRIORITY_GUARD_APISERVER_CASES", 3_000) as usize;
     let seed = differential::env_number("PRIORITY_GUARD_APISERVER_SEED", 0x5eed_a915);
+    let tally = random_cases(cases, seed, None);
+    assert!(
+        tally.agreed_denied > cases / 20
+            && tally.agreed_mutated > cases / 300
+            && tally.agreed_allowed > cases / 10,
+        "{tally:?}"
+    );
+}
+
+/// Random cases of the differential suite through policy.wasm as a webhook behind the apiserver: no difference
+/// at all, known or not. `PRIORITY_GUARD_WEBHOOK_CASES` (default 400) and `PRIORITY_GUARD_APISERVER_SEED` set the
+/// run.
+#[test]
+fn random_cases_through_policy_wasm_as_a_webhook_agree_with_policy_wasm() {
+    let cases = differential::env_number("PRIORITY_GUARD_WEBHOOK_CASES", 400) as usize;
+    let seed = differential::env_number("PRIORITY_GUARD_APISERVER_SEED", 0x5eed_a915);
+    let hook = webhook::webhook(engines::control_plane());
+    let tally = random_cases(cases, seed ^ 0x00eb_000c, Some(hook));
+    assert!(tally.known.is_empty(), "{tally:?}");
+    assert!(
+        tally.agreed_denied > cases / 20 && tally.agreed_allowed > cases / 10,
+        "{tally:?}"
+    );
+}
+
+/// `cases` random cases from `seed`, in batches of one set of settings and one cluster each, through the generated
+/// YAML or, with a webhook, through policy.wasm behind the apiserver; every difference explained.
+fn random_cases(cases: usize, seed: u64, webhook: Option<&webhook::Webhook>) -> Tally {
+    const CASES_PER_SETTINGS: usize = 40;
     let plane = engines::control_plane();
     let _turn = engines::exclusive();
     let dir = engines::work_dir("apiserver-random");
@@ -730,26 +836,34 @@ fn random_cases_on_the_apiserver_agree_with_policy_wasm() {
                 )
             })
             .collect();
+        let policy_name = format!("pg-random-{world}");
         run_batch(
             plane,
             &settings_path,
             &settings,
-            "1.36",
-            &format!("pg-random-{world}"),
+            &match webhook {
+                Some(hook) => Admission::Webhook(hook),
+                None => Admission::GeneratedYaml {
+                    version: "1.36",
+                    policy_name: &policy_name,
+                },
+            },
             &batch,
             &mut tally,
         );
         world += 1;
     }
     let _ = std::fs::remove_file(&settings_path);
-    println!("{cases} random cases (seed {seed:#x}) on kube-apiserver: {tally:?}");
-    tally.assert_explained();
-    assert!(
-        tally.agreed_denied > cases / 20
-            && tally.agreed_mutated > cases / 300
-            && tally.agreed_allowed > cases / 10,
-        "{tally:?}"
+    let through = if webhook.is_some() {
+        "policy.wasm as a webhook"
+    } else {
+        "the generated YAML"
+    };
+    println!(
+        "{cases} random cases (seed {seed:#x}) on kube-apiserver through {through}: {tally:?}"
     );
+    tally.assert_explained();
+    tally
 }
 
 /// Settings that only set defaults (or restrict nothing) generate a ValidatingAdmissionPolicy with
@@ -789,4 +903,70 @@ fn generated_yaml_with_nothing_to_validate_is_accepted() {
         "kube-apiserver refused the YAML of `priority-guard vap` for defaults-only settings:\n{}",
         refused.join("\n")
     );
+}
+
+/// Every fixture request through policy.wasm as a mutating webhook behind the apiserver (the rules of `priority-guard
+/// scaffold policy`, the cluster's lookups), against policy.wasm's own decision: the same verdicts and messages,
+/// and defaulted Pods admitted with their class's priority and preemptionPolicy after the Priority plugin's second
+/// run. No known difference applies: both sides are policy.wasm, the apiserver only carries its answer out.
+#[test]
+fn fixtures_through_policy_wasm_as_a_webhook_on_the_apiserver() {
+    let plane = engines::control_plane();
+    let _turn = engines::exclusive();
+    let hook = webhook::webhook(plane);
+    let mut tally = Tally::default();
+    let mut total = 0;
+    for scenario in engines::scenarios() {
+        plane
+            .load_cluster(&scenario.namespaces, &scenario.classes)
+            .unwrap_or_else(|e| panic!("{}: {e:#}", scenario.name));
+        let cases: Vec<(String, Value)> = scenario
+            .requests
+            .iter()
+            .map(|(stem, _, request)| (format!("{}/{stem}", scenario.name), request.clone()))
+            .collect();
+        total += cases.len();
+        run_batch(
+            plane,
+            &scenario.settings_path,
+            &scenario.settings,
+            &Admission::Webhook(hook),
+            &cases,
+            &mut tally,
+        );
+    }
+    println!(
+        "fixtures through policy.wasm as a webhook on kube-apiserver: {total} requests, {tally:?}"
+    );
+    tally.assert_explained();
+    assert!(
+        tally.known.is_empty(),
+        "policy.wasm behind the apiserver differs from policy.wasm: {tally:?}"
+    );
+    let agreed = |kind: &str, verdict: &str| {
+        tally
+            .agreed_by_kind
+            .get(&(kind.to_owned(), verdict))
+            .copied()
+            .unwrap_or(0)
+    };
+    for (kind, verdict) in [
+        // Defaulted Pods, with the priority of the class the Priority plugin computed after the patch.
+        ("/Pod", "mutated"),
+        ("/Pod", "denied"),
+        ("apps/Deployment", "denied"),
+        ("apps/Deployment", "mutated"),
+        // Custom kinds, served by the CRDs of `engines::control_plane`.
+        ("argoproj.io/Rollout", "denied"),
+        ("argoproj.io/Rollout", "mutated"),
+        ("batch.volcano.sh/Job", "denied"),
+        // PriorityClass objects, through the settings' `priorityClasses` rule.
+        ("scheduling.k8s.io/PriorityClass", "denied"),
+        ("scheduling.k8s.io/PriorityClass", "allowed"),
+    ] {
+        assert!(
+            agreed(kind, verdict) > 0,
+            "no {kind} {verdict} through the webhook as by policy.wasm: {tally:?}"
+        );
+    }
 }
