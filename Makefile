@@ -33,8 +33,10 @@ policy.wasm: targets
 	if command -v wasm-opt >/dev/null; then wasm-opt $(WASM_OPT_FLAGS) $(WASM_OUT) -o policy.wasm; \
 	else echo "wasm-opt not found: policy.wasm is not size-optimised" >&2; cp $(WASM_OUT) policy.wasm; fi
 
+## The CLI as the demo runs it: without the `oci` feature (push and pull, the registry client with its HTTP and
+## TLS stack), which the demo does not use. `cargo build` and `cargo install` build the full CLI.
 cli:
-	$(CARGO) build -p priority-guard-cli
+	$(CARGO) build -p priority-guard-cli --no-default-features
 
 ## policy.wasm with its Kubewarden metadata and usage text (docs/policy-usage.md, what `kwctl inspect` shows) in
 ## the io.kubewarden.metadata section.

@@ -7,6 +7,7 @@ mod annotate;
 mod bench;
 mod check;
 mod input;
+#[cfg(feature = "oci")]
 mod oci;
 mod run;
 mod scaffold;
@@ -36,14 +37,41 @@ enum Command {
     /// Check manifests (files, directories, `-`) against the settings, as the policy would decide them.
     Check(check::CheckArgs),
     /// Push an annotated policy to an OCI registry, like `kwctl push`.
+    #[cfg(feature = "oci")]
     Push(oci::PushArgs),
     /// Pull a policy from an OCI registry into a file.
+    #[cfg(feature = "oci")]
     Pull(oci::PullArgs),
+    /// `push` in a build without the `oci` feature: says so.
+    #[cfg(not(feature = "oci"))]
+    #[command(hide = true)]
+    Push(WithoutFeature),
+    /// `pull` in a build without the `oci` feature: says so.
+    #[cfg(not(feature = "oci"))]
+    #[command(hide = true)]
+    Pull(WithoutFeature),
     /// Generate files from the policy metadata (`artifacthub`) or the settings (`policy`).
     #[command(subcommand)]
     Scaffold(scaffold::ScaffoldCommand),
     /// Measure a policy under the host of `run`: latency of `validate` per request, instantiation, memory, size.
     Bench(bench::BenchArgs),
+}
+
+/// Whatever follows a command that this build leaves out.
+#[cfg(not(feature = "oci"))]
+#[derive(Debug, clap::Args)]
+struct WithoutFeature {
+    #[arg(trailing_var_arg = true, allow_hyphen_values = true, hide = true)]
+    _args: Vec<String>,
+}
+
+/// The error of a command that this build leaves out.
+#[cfg(not(feature = "oci"))]
+fn without_feature(command: &str, feature: &str) -> anyhow::Result<()> {
+    anyhow::bail!(
+        "`priority-guard {command}` is not in this build: it was built without the `{feature}` feature \
+         (`make demo` leaves it out); `cargo install` and `cargo build` build it by default"
+    )
 }
 
 fn main() -> ExitCode {
@@ -54,8 +82,14 @@ fn main() -> ExitCode {
         Command::Vap(args) => vap::vap(&args),
         Command::Bench(args) => bench::bench(&args),
         Command::Check(args) => return check::check(&args),
+        #[cfg(feature = "oci")]
         Command::Push(args) => oci::push(&args),
+        #[cfg(feature = "oci")]
         Command::Pull(args) => oci::pull(&args),
+        #[cfg(not(feature = "oci"))]
+        Command::Push(_) => without_feature("push", "oci"),
+        #[cfg(not(feature = "oci"))]
+        Command::Pull(_) => without_feature("pull", "oci"),
         Command::Scaffold(command) => scaffold::scaffold(&command),
     };
     match result {
