@@ -4,10 +4,39 @@
 //! Texts that the CEL side must rebuild from the request are split into a fixed part per rule (known when the
 //! YAML is generated) and the parts taken from the object: kind, name, namespace and class.
 
+use std::borrow::Cow;
 use std::collections::BTreeSet;
 
 use crate::model::priority_class::PreemptionPolicy;
 use crate::model::settings::ClassList;
+
+/// The most characters of user input (an object's name or namespace, a class name, a preemption policy) that
+/// a message quotes: the longest name Kubernetes allows (a DNS subdomain, 253 characters). A request can carry
+/// longer text (mutating webhooks see the object before the apiserver validates it), and the policy must not echo
+/// it back to the apiserver whole.
+pub const MAX_QUOTED_CHARS: usize = 253;
+
+/// User input as a message quotes it: `text`, or when it is longer than [`MAX_QUOTED_CHARS`] characters its first
+/// [`MAX_QUOTED_CHARS`], an ellipsis and its full length: `aaa…aaa… (5000000 characters)`. Characters are Unicode
+/// scalar values, as CEL's `size` and `substring` count them, so the generated `messageExpression` says the same.
+pub fn quoted(text: &str) -> Cow<'_, str> {
+    at_most(text, MAX_QUOTED_CHARS)
+}
+
+/// The most characters of a lookup's error that a message quotes: room for the host's own words around a name of
+/// [`MAX_QUOTED_CHARS`] (which the host's error may quote again).
+pub const MAX_QUOTED_ERROR_CHARS: usize = 1024;
+
+fn at_most(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => Cow::Borrowed(text),
+        Some((end, _)) => Cow::Owned(format!(
+            "{}… ({} characters)",
+            &text[..end],
+            text.chars().count()
+        )),
+    }
+}
 
 /// The closing parenthesis of a rejection: which classes the rule lets through, sorted.
 ///
@@ -30,7 +59,12 @@ pub fn class_list(classes: &ClassList) -> String {
 
 /// The subject of a message: `Pod "web-1" in namespace "prod"`.
 pub fn subject(kind: &str, name: &str, namespace: &str) -> String {
-    format!("{kind} \"{name}\" in namespace \"{namespace}\"")
+    // The kind is one the settings name (a message is only made for those), never free text.
+    format!(
+        "{kind} \"{}\" in namespace \"{}\"",
+        quoted(name),
+        quoted(namespace)
+    )
 }
 
 /// The fixed end of a "class not allowed" message for a rule: `", which rule "production" does not allow
@@ -61,8 +95,9 @@ pub fn class_not_allowed(
     classes: &ClassList,
 ) -> String {
     format!(
-        "{} uses PriorityClass \"{class}\"{}",
+        "{} uses PriorityClass \"{}\"{}",
         subject(kind, name, namespace),
+        quoted(class),
         not_allowed_suffix(rule, classes)
     )
 }
@@ -117,8 +152,9 @@ pub fn class_not_allowed_where(
     classes: &ClassList,
 ) -> String {
     format!(
-        "{} uses PriorityClass \"{class}\"{at}{}",
+        "{} uses PriorityClass \"{}\"{at}{}",
         subject(kind, name, namespace),
+        quoted(class),
         not_allowed_suffix(rule, classes)
     )
 }
@@ -174,7 +210,7 @@ pub fn from_class(class: &str) -> String {
     if class.is_empty() {
         String::new()
     } else {
-        format!(" (from PriorityClass \"{class}\")")
+        format!(" (from PriorityClass \"{}\")", quoted(class))
     }
 }
 
@@ -237,8 +273,9 @@ pub fn preemption_not_allowed(
     allowed: &BTreeSet<PreemptionPolicy>,
 ) -> String {
     format!(
-        "{} has preemptionPolicy {policy}{from}{}",
+        "{} has preemptionPolicy {}{from}{}",
         subject(kind, name, namespace),
+        quoted(policy),
         preemption_not_allowed_suffix(rule, allowed)
     )
 }
@@ -289,7 +326,7 @@ pub fn preemption_not_allowed_by_rule(rule: &str, allowed: &BTreeSet<PreemptionP
 
 /// `PriorityClass "x" does not exist`: the part of a rejection that names a missing class.
 pub fn class_does_not_exist(class: &str) -> String {
-    format!("PriorityClass \"{class}\" does not exist")
+    format!("PriorityClass \"{}\" does not exist", quoted(class))
 }
 
 /// A named class that does not exist: `Deployment "web" in namespace "prod" uses PriorityClass "prod-pcc", but
@@ -302,8 +339,9 @@ pub fn named_class_missing(
     classes: &ClassList,
 ) -> String {
     format!(
-        "{} uses PriorityClass \"{class}\", but {}: use an existing PriorityClass ({})",
+        "{} uses PriorityClass \"{}\", but {}: use an existing PriorityClass ({})",
         subject(kind, name, namespace),
+        quoted(class),
         class_does_not_exist(class),
         class_list(classes)
     )
@@ -325,7 +363,8 @@ pub fn default_class_missing(
          existing PriorityClass ({}), or ask the cluster admin to create \"{class}\"",
         subject(kind, name, namespace),
         class_does_not_exist(class),
-        class_list(classes)
+        class_list(classes),
+        class = quoted(class)
     )
 }
 
@@ -333,7 +372,9 @@ pub fn default_class_missing(
 /// `allowedPreemptionPolicies`.
 pub fn priority_class_lookup_failed(class: &str, rule: &str, error: &str) -> String {
     format!(
-        "cannot check PriorityClass \"{class}\" against rule \"{rule}\": reading it failed: {error}"
+        "cannot check PriorityClass \"{}\" against rule \"{rule}\": reading it failed: {}",
+        quoted(class),
+        at_most(error, MAX_QUOTED_ERROR_CHARS)
     )
 }
 
@@ -341,7 +382,8 @@ pub fn priority_class_lookup_failed(class: &str, rule: &str, error: &str) -> Str
 /// they concern: `PriorityClass "x" is refused by the priorityClasses settings: description: ...; value: ...`.
 pub fn priority_class_refused(name: &str, problems: &[String]) -> String {
     format!(
-        "PriorityClass \"{name}\" is refused by the priorityClasses settings: {}",
+        "PriorityClass \"{}\" is refused by the priorityClasses settings: {}",
+        quoted(name),
         problems.join("; ")
     )
 }
@@ -378,7 +420,10 @@ pub const PRIORITY_CLASS_REFUSED: &str =
 /// The rejection when a namespace's labels cannot be read to match a rule.
 pub fn namespace_lookup_failed(namespace: &str, rule: &str, error: &str) -> String {
     format!(
-        "cannot decide the PriorityClass rule for namespace \"{namespace}\": reading its labels to match rule \"{rule}\" failed: {error}"
+        "cannot decide the PriorityClass rule for namespace \"{}\": reading its labels to match rule \"{rule}\" \
+         failed: {}",
+        quoted(namespace),
+        at_most(error, MAX_QUOTED_ERROR_CHARS)
     )
 }
 
@@ -404,6 +449,50 @@ mod tests {
             .iter()
             .map(|n| ClassPattern::parse(n).expect("pattern"))
             .collect()
+    }
+
+    #[test]
+    fn quoted_input_is_cut_after_the_longest_kubernetes_name_with_its_length() {
+        let longest = "a".repeat(MAX_QUOTED_CHARS);
+        assert_eq!(quoted(&longest), longest.as_str());
+        let longer = format!("{longest}b");
+        assert_eq!(
+            quoted(&longer),
+            format!("{longest}… ({} characters)", MAX_QUOTED_CHARS + 1)
+        );
+        // Characters, not bytes: 300 two-byte characters keep 253 of them.
+        let wide = "é".repeat(300);
+        assert_eq!(
+            quoted(&wide),
+            format!("{}… (300 characters)", "é".repeat(MAX_QUOTED_CHARS))
+        );
+        assert_eq!(quoted(""), "");
+    }
+
+    #[test]
+    fn messages_quote_hostile_input_bounded() {
+        let huge = "x".repeat(5_000_000);
+        let classes = ClassList::Allowed(list(&["prod-pc"]));
+        let messages = [
+            class_not_allowed("Pod", &huge, &huge, &huge, "production", &classes),
+            named_class_missing("Pod", &huge, &huge, &huge, &classes),
+            preemption_not_allowed(
+                "Pod",
+                &huge,
+                &huge,
+                &huge,
+                &from_class(&huge),
+                "production",
+                &BTreeSet::from([PreemptionPolicy::Never]),
+            ),
+            priority_class_lookup_failed(&huge, "production", &huge),
+            namespace_lookup_failed(&huge, "production", &huge),
+            priority_class_refused(&huge, &[DESCRIPTION_REQUIRED.to_owned()]),
+        ];
+        for message in messages {
+            assert!(message.len() < 4 * 1024, "{} bytes", message.len());
+            assert!(message.contains("… (5000000 characters)"), "{message:.300}");
+        }
     }
 
     #[test]

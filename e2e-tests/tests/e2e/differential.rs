@@ -201,7 +201,7 @@ fn native_verdict(
 }
 
 /// The generated YAML for settings, compiled.
-fn native_policies(settings: &Value) -> NativePolicies {
+pub fn native_policies(settings: &Value) -> NativePolicies {
     let settings = Settings::from_value(settings.clone()).expect("valid settings");
     let generated = native::generate(&settings, &Options::default());
     let yaml = native::to_yaml(&generated.documents).expect("YAML");

@@ -1,6 +1,7 @@
 //! End-to-end tests: the real policy.wasm under the wasmtime waPC host, driven with AdmissionReview fixtures.
 
 mod apiserver;
+mod bounded;
 mod common;
 mod cost;
 mod differential;

@@ -130,21 +130,36 @@ fn string_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
     format!("[{}]", items.join(", "))
 }
 
+/// The variable `name` holding the string `expr` of the request as [`messages::quoted`] quotes it: whole up to
+/// [`messages::MAX_QUOTED_CHARS`] characters, else that many, an ellipsis and the length. Messages quote these
+/// variables. On the apiserver the bound is not reached (a ValidatingAdmissionPolicy sees objects after their
+/// names are validated), but the text stays the policy's wherever the CEL runs.
+fn quoted_variable(name: &'static str, expr: &str) -> Variable {
+    let max = messages::MAX_QUOTED_CHARS;
+    Variable {
+        name,
+        expression: format!(
+            "size({expr}) <= {max} ? {expr} :\n{expr}.substring(0, {max}) + \"… (\" + string(size({expr})) + \" characters)\""
+        ),
+    }
+}
+
 /// Turns a message built with placeholders into a CEL string concatenation.
 fn message_expression(template: &str) -> String {
     let mut parts: Vec<String> = Vec::new();
     let mut literal = String::new();
     for c in template.chars() {
         let variable = match c {
+            // The kind is one the settings name (a message is only made for those), never free text.
             KIND => "request.kind.kind",
-            NAME => "variables.objectName",
-            NAMESPACE => "request.namespace",
-            CLASS => "variables.priorityClassName",
+            NAME => "variables.quotedObjectName",
+            NAMESPACE => "variables.quotedNamespace",
+            CLASS => "variables.quotedPriorityClassName",
             AT => "variables.podSpecAt",
             PRIORITY => "string(variables.podSpec.priority)",
             FROM => "variables.fromPriorityClass",
-            POLICY => "variables.preemptionPolicy",
-            POD_CLASS => "variables.podPriorityClassName",
+            POLICY => "variables.quotedPreemptionPolicy",
+            POD_CLASS => "variables.quotedPodPriorityClassName",
             PROBLEMS => "variables.priorityClassProblems.join(\"; \")",
             c => {
                 literal.push(c);
@@ -397,6 +412,11 @@ pub fn validating_rules(settings: &Settings) -> ValidatingRules {
         name: "objectName",
         expression: "has(object.metadata) && has(object.metadata.name) && object.metadata.name != \"\" ? object.metadata.name :\nhas(object.metadata) && has(object.metadata.generateName) ? object.metadata.generateName :\n\"\"".to_owned(),
     });
+    variables.extend([
+        quoted_variable("quotedObjectName", "variables.objectName"),
+        quoted_variable("quotedNamespace", "request.namespace"),
+        quoted_variable("quotedPriorityClassName", "variables.priorityClassName"),
+    ]);
     let mut validations = Vec::new();
     let kind = KIND.to_string();
     let name = NAME.to_string();
@@ -505,6 +525,10 @@ fn class_value_checks(
             "has(variables.podSpec.priorityClassName) ? variables.podSpec.priorityClassName : \"\""
                 .to_owned(),
     });
+    variables.push(quoted_variable(
+        "quotedPodPriorityClassName",
+        "variables.podPriorityClassName",
+    ));
     variables.push(Variable {
         name: "fromPriorityClass",
         expression: format!(
@@ -519,6 +543,10 @@ fn class_value_checks(
             string_literal(PreemptionPolicy::PreemptLowerPriority.as_str())
         ),
     });
+    variables.push(quoted_variable(
+        "quotedPreemptionPolicy",
+        "variables.preemptionPolicy",
+    ));
     let (kind, name, namespace) = (KIND.to_string(), NAME.to_string(), NAMESPACE.to_string());
     let (priority, from, policy_text) =
         (PRIORITY.to_string(), FROM.to_string(), POLICY.to_string());
@@ -780,7 +808,7 @@ mod tests {
         ));
         assert_eq!(
             expr,
-            "request.kind.kind + ' \"' + variables.objectName + '\" in namespace \"' + request.namespace + '\" uses PriorityClass \"' + variables.priorityClassName +\n'\", which rule \"production\" does not allow (allowed: prod-pc)'"
+            "request.kind.kind + ' \"' + variables.quotedObjectName + '\" in namespace \"' + variables.quotedNamespace + '\" uses PriorityClass \"' + variables.quotedPriorityClassName +\n'\", which rule \"production\" does not allow (allowed: prod-pc)'"
         );
     }
 
