@@ -150,6 +150,8 @@ fn run_scenario(dir: &Path) -> usize {
                     rule,
                     reason,
                     message,
+                    action: priority_guard_sdk::model::settings::Action::Deny,
+                    ..
                 }),
                 "reject",
             ) => {
