@@ -25,7 +25,12 @@ fn yaml(text: &str) -> Value {
     serde_yaml_ng::from_str(text).unwrap()
 }
 
-const SCENARIOS: &[&str] = &["custom-workloads", "prod-preprod-dev", "required"];
+const SCENARIOS: &[&str] = &[
+    "custom-workloads",
+    "prod-preprod-dev",
+    "required",
+    "rollout",
+];
 
 #[test]
 fn scaffolded_policies_match_the_golden_files() {

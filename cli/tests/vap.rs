@@ -35,6 +35,7 @@ const GOLDEN: &[(&str, &str, Option<&str>)] = &[
     ("custom-workloads", "1.36", None),
     ("custom-workloads", "1.34", Some("lists.range")),
     ("cluster-aware", "1.36", None),
+    ("rollout", "1.36", None),
 ];
 
 #[test]

@@ -50,6 +50,22 @@ fn dry(path: &str) -> String {
 }
 
 fn perform(plane: &ControlPlane, step: &Step, dry_run: bool) -> Outcome {
+    perform_warned(plane, step, dry_run).0
+}
+
+/// The message of a ValidatingAdmissionPolicy's warning: the apiserver writes `Validation failed for
+/// ValidatingAdmissionPolicy '<policy>' with binding '<binding>': <message>`.
+const VAP_WARNING: &str = "Validation failed for ValidatingAdmissionPolicy '";
+
+fn vap_warning(warning: &str) -> Option<&str> {
+    let rest = warning.strip_prefix(VAP_WARNING)?;
+    let (_, rest) = rest.split_once("' with binding '")?;
+    rest.split_once("': ").map(|(_, message)| message)
+}
+
+/// [`perform`], with the messages of the ValidatingAdmissionPolicies' warnings (other warnings of the
+/// apiserver left out).
+fn perform_warned(plane: &ControlPlane, step: &Step, dry_run: bool) -> (Outcome, Vec<String>) {
     let path = |p: &str| if dry_run { dry(p) } else { p.to_owned() };
     let reply = match step {
         Step::Create { path: p, body } => plane.post(&path(p), body),
@@ -57,7 +73,13 @@ fn perform(plane: &ControlPlane, step: &Step, dry_run: bool) -> Outcome {
         Step::Delete { path: p } => plane.delete(&path(p)),
     }
     .unwrap_or_else(|e| panic!("{e:#}"));
-    if reply.ok() {
+    let warnings = reply
+        .warnings
+        .iter()
+        .filter_map(|w| vap_warning(w))
+        .map(str::to_owned)
+        .collect();
+    let outcome = if reply.ok() {
         Ok(if matches!(step, Step::Delete { .. }) {
             Value::Null
         } else {
@@ -65,7 +87,8 @@ fn perform(plane: &ControlPlane, step: &Step, dry_run: bool) -> Outcome {
         })
     } else {
         Err(reply.message())
-    }
+    };
+    (outcome, warnings)
 }
 
 /// An object as a user sends it: without the fields the apiserver sets, a Pod without the priority the Priority
@@ -331,14 +354,15 @@ fn wasm_outcome(
     instance: &PolicyInstance,
     request: &Value,
     settings: &Value,
-) -> Outcome {
+) -> (Outcome, Vec<String>) {
     let answer = instance
         .validate(request, settings)
         .unwrap_or_else(|e| panic!("policy.wasm failed on {request}: {e:#}"));
     if !answer.accepted {
-        return Err(answer.message.unwrap_or_default());
+        return (Err(answer.message.unwrap_or_default()), Vec::new());
     }
-    match answer.mutated_object {
+    let warnings = answer.warnings.clone().unwrap_or_default();
+    let outcome = match answer.mutated_object {
         Some(mutated) if is_pod(request) && request["operation"] == "CREATE" => perform(
             plane,
             &Step::Create {
@@ -350,7 +374,14 @@ fn wasm_outcome(
         Some(mutated) => Ok(mutated),
         None if request["operation"] == "DELETE" => Ok(Value::Null),
         None => Ok(request["object"].clone()),
-    }
+    };
+    // Refused after all (by the Priority plugin on the defaulted Pod): the apiserver shows no warning either.
+    let warnings = if outcome.is_ok() {
+        warnings
+    } else {
+        Vec::new()
+    };
+    (outcome, warnings)
 }
 
 /// What is compared of an admitted object: for a Pod its class, priority and preemptionPolicy (the
@@ -426,17 +457,23 @@ fn policy_message(message: &str) -> &str {
         .map_or(message, |(_, m)| m)
 }
 
-fn verdict(outcome: &Outcome) -> Verdict {
+/// The verdict of an outcome with its warnings. Audit messages are not compared here: the apiserver writes
+/// them to its audit log, not to the response.
+fn verdict((outcome, warnings): &(Outcome, Vec<String>)) -> Verdict {
     match outcome {
         Ok(_) => Verdict {
             allowed: true,
             message: None,
             object: None,
+            warnings: warnings.clone(),
+            audit: Vec::new(),
         },
         Err(message) => Verdict {
             allowed: false,
             message: Some(policy_message(message).to_owned()),
             object: None,
+            warnings: Vec::new(),
+            audit: Vec::new(),
         },
     }
 }
@@ -447,6 +484,8 @@ struct Tally {
     agreed_allowed: usize,
     agreed_mutated: usize,
     agreed_denied: usize,
+    /// Agreed warnings (a Warn rule's refusal, returned by policy.wasm and by the apiserver).
+    agreed_warned: usize,
     /// Requests the apiserver refuses whatever the policies (invalid, immutable fields, missing namespace...).
     refused_by_apiserver: usize,
     known: BTreeMap<&'static str, usize>,
@@ -470,13 +509,23 @@ fn without_validations(policy: &Value) -> bool {
 }
 
 impl Tally {
-    fn compare(&mut self, case: &str, request: &Value, wasm: &Outcome, native: &Outcome) {
+    fn compare(
+        &mut self,
+        case: &str,
+        request: &Value,
+        wasm_warned: &(Outcome, Vec<String>),
+        native_warned: &(Outcome, Vec<String>),
+    ) {
+        let ((wasm, wasm_warnings), (native, native_warnings)) = (wasm_warned, native_warned);
         let same = match (wasm, native) {
-            (Ok(w), Ok(n)) => compared(request, w) == compared(request, n),
+            (Ok(w), Ok(n)) => {
+                compared(request, w) == compared(request, n) && wasm_warnings == native_warnings
+            }
             (Err(w), Err(n)) => w == policy_message(n),
             _ => false,
         };
         if same {
+            self.agreed_warned += native_warnings.len();
             match native {
                 Err(_) => self.agreed_denied += 1,
                 Ok(n) if compared(request, n) != compared(request, &request["object"]) => {
@@ -486,7 +535,7 @@ impl Tally {
             }
             return;
         }
-        let (w, n) = (verdict(wasm), verdict(native));
+        let (w, n) = (verdict(wasm_warned), verdict(native_warned));
         let known = KNOWN
             .iter()
             .find(|k| (k.recognise)(request, &w, &n))
@@ -495,7 +544,8 @@ impl Tally {
         match known {
             Some(name) => *self.known.entry(name).or_default() += 1,
             None => self.unexplained.push(format!(
-                "{case}\n  request: {request}\n  policy.wasm: {:?}\n  apiserver:   {:?}",
+                "{case}\n  request: {request}\n  policy.wasm: {:?} {wasm_warnings:?}\n  apiserver:   {:?} \
+                 {native_warnings:?}",
                 wasm.as_ref().map(|o| compared(request, o)),
                 native.as_ref().map(|o| compared(request, o)),
             )),
@@ -558,7 +608,7 @@ fn run_batch(
     let instance = common::module()
         .instance(Arc::new(cluster))
         .expect("instance");
-    let firsts: Vec<(FirstRun, Outcome)> = requests
+    let firsts: Vec<(FirstRun, (Outcome, Vec<String>))> = requests
         .iter()
         .zip(olds)
         .map(|(request, old)| {
@@ -605,7 +655,7 @@ fn run_batch(
     for ((name, request), (first, wasm)) in cases.iter().zip(&firsts) {
         match first {
             FirstRun::Prepared(prepared) => {
-                let native = perform(plane, &prepared.step, true);
+                let native = perform_warned(plane, &prepared.step, true);
                 let labels = state["items"]
                     .as_array()
                     .into_iter()
@@ -622,9 +672,9 @@ fn run_batch(
                 // The apiserver refuses these whatever the policies (invalid objects, immutable fields, a
                 // missing namespace or class): nothing to compare, unless it is a known difference.
                 tally.refused_by_apiserver += 1;
-                let native = perform(plane, step, true);
+                let native = perform_warned(plane, step, true);
                 assert!(
-                    native.is_err(),
+                    native.0.is_err(),
                     "{name}: refused without the policies ({message}), admitted with them"
                 );
                 let (w, n) = (verdict(wasm), verdict(&native));
