@@ -5,7 +5,7 @@ use std::fmt;
 /// What a rule's refusal does, as Kubernetes' `validationActions` name it. Only [`Action::Deny`] refuses the
 /// request; [`Action::Warn`] and [`Action::Audit`] let it through (with the default a rule gives, which is not a
 /// refusal) and report the refusal's message as a warning to the client or an audit annotation.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
 pub enum Action {
     /// Refuse the request: the behaviour of a rule that names no action.
     #[default]
