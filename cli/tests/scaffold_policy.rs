@@ -157,3 +157,32 @@ fn invalid_settings_are_refused_naming_the_field() {
     );
     assert!(out.stdout.is_empty());
 }
+
+/// `--mode monitor` writes Kubewarden's `mode: monitor` for a dry run of the whole policy; the default writes no
+/// mode (Kubewarden's `protect`), and an unknown mode is refused.
+#[test]
+fn monitor_mode_is_written_only_when_asked() {
+    let settings = "fixtures/rollout/settings.yaml";
+    let monitor = scaffold(&["--settings", settings, "--mode", "monitor"]);
+    assert!(monitor.status.success(), "{}", text(&monitor.stderr));
+    assert_eq!(yaml(&text(&monitor.stdout))["spec"]["mode"], "monitor");
+    for args in [
+        &["--settings", settings][..],
+        &["--settings", settings, "--mode", "protect"],
+    ] {
+        let out = scaffold(args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(
+            yaml(&text(&out.stdout))["spec"].get("mode"),
+            None,
+            "{args:?}"
+        );
+    }
+    let bad = scaffold(&["--settings", settings, "--mode", "audit"]);
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("--mode"),
+        "{}",
+        text(&bad.stderr)
+    );
+}
