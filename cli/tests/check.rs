@@ -2,8 +2,8 @@
 //! settings: golden output per format, exit statuses, malformed documents, standard input, directories, Lists,
 //! namespace labels, and agreement with the policy's expected outcomes in `fixtures/*/expected.yaml`.
 //!
-//! Golden files are in `tests/check-fixtures/golden/`; `PRIORITY_GUARD_BLESS=1 cargo test -p
-//! priority-guard-cli --test check` rewrites them from the current output (review the diff before committing).
+//! Golden files are in `tests/check-fixtures/golden/`; `PRIORITY_GUARD_BLESS=1 cargo test
+//! --workspace --test check` rewrites them from the current output (review the diff before committing).
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 

@@ -1,6 +1,6 @@
 //! `priority-guard scaffold policy`: golden ClusterAdmissionPolicies for fixture settings, and what they must
 //! hold when parsed. Regenerate the golden files with
-//! `PRIORITY_GUARD_BLESS=1 cargo test -p priority-guard-cli --test scaffold_policy` and review the diff.
+//! `PRIORITY_GUARD_BLESS=1 cargo test --workspace --test scaffold_policy` and review the diff.
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 

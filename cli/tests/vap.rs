@@ -2,7 +2,7 @@
 //!
 //! The golden files live beside the fixtures (`fixtures/<scenario>/native/kubernetes-1.N.yaml`); the
 //! differential suite in e2e-tests proves that the YAML decides like policy.wasm. Regenerate them with
-//! `PRIORITY_GUARD_BLESS=1 cargo test -p priority-guard-cli --test vap` and review the diff.
+//! `PRIORITY_GUARD_BLESS=1 cargo test --workspace --test vap` and review the diff.
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
