@@ -2,8 +2,8 @@
 //! settings: golden output per format, exit statuses, malformed documents, standard input, directories, Lists,
 //! namespace labels, and agreement with the policy's expected outcomes in `fixtures/*/expected.yaml`.
 //!
-//! Golden files are in `tests/check-fixtures/golden/`; `PRIORITY_GUARD_BLESS=1 cargo test -p
-//! priority-guard-cli --test check` rewrites them from the current output (review the diff before committing).
+//! Golden files are in `tests/check-fixtures/golden/`; `PRIORITY_GUARD_BLESS=1 cargo test
+//! --workspace --test check` rewrites them from the current output (review the diff before committing).
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
@@ -461,7 +461,7 @@ fn namespace_labels_come_from_the_input_the_flag_or_the_cluster_state() {
 fn manifests_get_the_outcomes_the_policy_gives_their_create_requests() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures");
     let mut compared = 0;
-    for set in ["prod-preprod-dev", "required", "templates"] {
+    for set in ["prod-preprod-dev", "required", "templates", "rollout"] {
         let dir = root.join(set);
         let expected: BTreeMap<String, Value> =
             serde_yaml_ng::from_str(&std::fs::read_to_string(dir.join("expected.yaml")).unwrap())
@@ -481,8 +481,10 @@ fn manifests_get_the_outcomes_the_policy_gives_their_create_requests() {
             let create = request["operation"] == "CREATE"
                 && request["subResource"].as_str().unwrap_or("").is_empty();
             let want = &expected[&stem];
-            // Lookup failures depend on the policy's host; the check knows no unreachable namespace.
-            if !create || want.get("error").is_some() {
+            // Lookup failures depend on the policy's host; the check knows no unreachable namespace, and
+            // checks workloads, not PriorityClass objects.
+            if !create || want.get("error").is_some() || request["kind"]["kind"] == "PriorityClass"
+            {
                 continue;
             }
             let mut object = request["object"].clone();
@@ -522,6 +524,14 @@ fn manifests_get_the_outcomes_the_policy_gives_their_create_requests() {
                     assert_eq!(got["default"]["class"], want["class"], "{stem}");
                 }
                 "reject" => assert_eq!(verdict, "denied", "{stem}: {got}"),
+                "warn" | "audit" => {
+                    assert_eq!(verdict, "warned", "{stem}: {got}");
+                    assert_eq!(
+                        got["action"].as_str().map(str::to_lowercase).as_deref(),
+                        Some(outcome),
+                        "{stem}: {got}"
+                    );
+                }
                 other => panic!("{stem}: unknown outcome {other}"),
             }
             if let Some(rule) = want.get("rule") {
@@ -732,4 +742,63 @@ spec:
         r#"Deployment "low" in namespace "prod" has priority 100 (from PriorityClass "dev-pc"), below the minimum 1000 of rule "production": use a PriorityClass whose value is at least 1000"#
     );
     assert_eq!(results[1]["verdict"], "allowed");
+}
+
+/// A rule whose action is Warn or Audit reports its refusals as warnings: the check passes unless
+/// `--fail-on-warnings`, SARIF gives them level `warning`, GitHub Actions `::warning`.
+#[test]
+fn warn_and_audit_rules_report_warnings_that_fail_only_when_asked() {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fixtures/rollout");
+    let manifests = "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: batch}\n\
+                     spec: {priorityClassName: dev-pc, containers: []}\n---\n\
+                     apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: dev}\n\
+                     spec: {priorityClassName: prod-pc, containers: []}\n";
+    let run = |extra: &[&str]| {
+        let mut args = vec![
+            "--settings",
+            "settings.yaml",
+            "--cluster-state",
+            "cluster.yaml",
+        ];
+        args.extend_from_slice(extra);
+        args.push("-");
+        check_in(&dir, &args, Some(manifests))
+    };
+    let text = run(&[]);
+    assert_eq!(status(&text), 0, "{}{}", stdout(&text), stderr(&text));
+    assert!(
+        stdout(&text).contains("2 checked: 0 allowed, 0 defaulted, 0 denied, 2 warned;"),
+        "{}",
+        stdout(&text)
+    );
+    let strict = run(&["--fail-on-warnings"]);
+    assert_eq!(status(&strict), 1, "{}", stdout(&strict));
+
+    let json = json_results(&run(&["--format", "json"]));
+    let verdicts: Vec<(&str, &str)> = json
+        .iter()
+        .map(|r| {
+            (
+                r["verdict"].as_str().unwrap(),
+                r["action"].as_str().unwrap(),
+            )
+        })
+        .collect();
+    assert_eq!(verdicts, [("warned", "Warn"), ("warned", "Audit")]);
+
+    let sarif: Value = serde_json::from_str(&stdout(&run(&["--format", "sarif"]))).unwrap();
+    let levels: Vec<&str> = sarif["runs"][0]["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["level"].as_str().unwrap())
+        .collect();
+    assert_eq!(levels, ["warning", "warning"]);
+
+    let github = stdout(&run(&["--format", "github"]));
+    let commands: Vec<&str> = github
+        .lines()
+        .filter_map(|l| l.strip_prefix("::")?.split(' ').next())
+        .collect();
+    assert_eq!(commands, ["warning", "warning"], "{github}");
 }

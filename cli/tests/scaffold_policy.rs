@@ -1,6 +1,6 @@
 //! `priority-guard scaffold policy`: golden ClusterAdmissionPolicies for fixture settings, and what they must
 //! hold when parsed. Regenerate the golden files with
-//! `PRIORITY_GUARD_BLESS=1 cargo test -p priority-guard-cli --test scaffold_policy` and review the diff.
+//! `PRIORITY_GUARD_BLESS=1 cargo test --workspace --test scaffold_policy` and review the diff.
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
@@ -25,7 +25,12 @@ fn yaml(text: &str) -> Value {
     serde_yaml_ng::from_str(text).unwrap()
 }
 
-const SCENARIOS: &[&str] = &["custom-workloads", "prod-preprod-dev", "required"];
+const SCENARIOS: &[&str] = &[
+    "custom-workloads",
+    "prod-preprod-dev",
+    "required",
+    "rollout",
+];
 
 #[test]
 fn scaffolded_policies_match_the_golden_files() {
@@ -151,4 +156,33 @@ fn invalid_settings_are_refused_naming_the_field() {
         "{stderr}"
     );
     assert!(out.stdout.is_empty());
+}
+
+/// `--mode monitor` writes Kubewarden's `mode: monitor` for a dry run of the whole policy; the default writes no
+/// mode (Kubewarden's `protect`), and an unknown mode is refused.
+#[test]
+fn monitor_mode_is_written_only_when_asked() {
+    let settings = "fixtures/rollout/settings.yaml";
+    let monitor = scaffold(&["--settings", settings, "--mode", "monitor"]);
+    assert!(monitor.status.success(), "{}", text(&monitor.stderr));
+    assert_eq!(yaml(&text(&monitor.stdout))["spec"]["mode"], "monitor");
+    for args in [
+        &["--settings", settings][..],
+        &["--settings", settings, "--mode", "protect"],
+    ] {
+        let out = scaffold(args);
+        assert!(out.status.success(), "{}", text(&out.stderr));
+        assert_eq!(
+            yaml(&text(&out.stdout))["spec"].get("mode"),
+            None,
+            "{args:?}"
+        );
+    }
+    let bad = scaffold(&["--settings", settings, "--mode", "audit"]);
+    assert!(!bad.status.success());
+    assert!(
+        text(&bad.stderr).contains("--mode"),
+        "{}",
+        text(&bad.stderr)
+    );
 }

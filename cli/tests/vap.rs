@@ -2,7 +2,7 @@
 //!
 //! The golden files live beside the fixtures (`fixtures/<scenario>/native/kubernetes-1.N.yaml`); the
 //! differential suite in e2e-tests proves that the YAML decides like policy.wasm. Regenerate them with
-//! `PRIORITY_GUARD_BLESS=1 cargo test -p priority-guard-cli --test vap` and review the diff.
+//! `PRIORITY_GUARD_BLESS=1 cargo test --workspace --test vap` and review the diff.
 
 #![allow(clippy::unwrap_used, reason = "a failed unwrap is a failed test")]
 
@@ -35,6 +35,7 @@ const GOLDEN: &[(&str, &str, Option<&str>)] = &[
     ("custom-workloads", "1.36", None),
     ("custom-workloads", "1.34", Some("lists.range")),
     ("cluster-aware", "1.36", None),
+    ("rollout", "1.36", None),
 ];
 
 #[test]

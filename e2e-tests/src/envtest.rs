@@ -244,6 +244,24 @@ pub struct Reply {
     pub status: u16,
     /// The body (a Kubernetes object or a Status).
     pub body: Value,
+    /// The texts of the `Warning` headers (`299 - "<text>"`), in order: what `kubectl` prints as
+    /// `Warning: <text>`.
+    pub warnings: Vec<String>,
+}
+
+/// The text of a `Warning` header (RFC 7234: `<code> <agent> "<text>"`, the text with `\` escapes).
+fn warning_text(header: &str) -> Option<String> {
+    let quoted = header.split_once('"')?.1;
+    let mut text = String::new();
+    let mut chars = quoted.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            '\\' => text.extend(chars.next()),
+            '"' => return Some(text),
+            c => text.push(c),
+        }
+    }
+    None
 }
 
 impl Reply {
@@ -570,10 +588,20 @@ impl ControlPlane {
         }
         let response = request.send().with_context(|| format!("{method} {path}"))?;
         let status = response.status().as_u16();
+        let warnings = response
+            .headers()
+            .get_all("Warning")
+            .iter()
+            .filter_map(|h| h.to_str().ok().and_then(warning_text))
+            .collect();
         let bytes = response.bytes()?;
         let body = serde_json::from_slice(&bytes)
             .unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&bytes).into_owned()));
-        Ok(Reply { status, body })
+        Ok(Reply {
+            status,
+            body,
+            warnings,
+        })
     }
 
     /// GET.

@@ -30,6 +30,13 @@ pub enum NativeVerdict {
         object: Option<Value>,
         /// Whether the MutatingAdmissionPolicy changed it.
         mutated: bool,
+        /// The messages of the validations that failed in a policy bound with `validationActions: [Warn]`, in
+        /// order (the apiserver returns each as a warning, after its `Validation failed for
+        /// ValidatingAdmissionPolicy '<policy>' with binding '<binding>': `).
+        warnings: Vec<String>,
+        /// The same for `[Audit]` (the apiserver records them in the audit annotation
+        /// `validation.policy.admission.k8s.io/validation_failure`).
+        audit: Vec<String>,
     },
     /// Denied by the ValidatingAdmissionPolicy (the messages of every failed validation, in order) or by an
     /// evaluation error under `failurePolicy: Fail`.
@@ -72,10 +79,24 @@ struct Policy {
     variables: Vec<Variable>,
 }
 
+/// The `validationActions` of a binding: exactly one of them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ValidationAction {
+    Deny,
+    Warn,
+    Audit,
+}
+
+/// A ValidatingAdmissionPolicy with its binding's action.
+struct Validating {
+    policy: Policy,
+    validations: Vec<Validation>,
+    action: ValidationAction,
+}
+
 /// The generated policies, compiled.
 pub struct NativePolicies {
-    validating: Policy,
-    validations: Vec<Validation>,
+    validating: Vec<Validating>,
     mutating: Option<(Policy, cel15::Program)>,
     /// The text of every expression, for reports.
     pub expressions: Vec<(String, String)>,
@@ -84,7 +105,14 @@ pub struct NativePolicies {
 impl std::fmt::Debug for NativePolicies {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("NativePolicies")
-            .field("validations", &self.validations.len())
+            .field(
+                "validations",
+                &self
+                    .validating
+                    .iter()
+                    .map(|v| (v.action, v.validations.len()))
+                    .collect::<Vec<_>>(),
+            )
             .field("mutating", &self.mutating.is_some())
             .finish()
     }
@@ -149,60 +177,75 @@ impl NativePolicies {
         }
         let find = |kind: &'static str| documents.iter().filter(move |d| d["kind"] == kind);
         // Settings that only set defaults have nothing to validate, and no ValidatingAdmissionPolicy.
-        // It is read as a policy that matches nothing.
-        let no_policy = serde_json::json!({"metadata": {"name": ""},
-            "spec": {"failurePolicy": "Fail", "matchConstraints": {"resourceRules": []}}});
-        let vap = find("ValidatingAdmissionPolicy").next();
-        let has_vap = vap.is_some();
-        let vap = vap.unwrap_or(&no_policy);
-        let name = vap["metadata"]["name"]
-            .as_str()
-            .context("policy without name")?;
-        let binding =
-            find("ValidatingAdmissionPolicyBinding").find(|b| b["spec"]["policyName"] == name);
-        let binding = match (has_vap, binding) {
-            (true, Some(binding)) => binding,
-            (true, None) => bail!("no ValidatingAdmissionPolicyBinding for the policy"),
-            (false, Some(_)) => bail!("a ValidatingAdmissionPolicyBinding without its policy"),
-            (false, None) => &serde_json::json!({"spec": {"validationActions": ["Deny"]}}),
-        };
-        if binding["spec"]["validationActions"] != serde_json::json!(["Deny"]) {
-            bail!(
-                "the binding does not deny: {}",
-                binding["spec"]["validationActions"]
-            );
-        }
-        if vap["spec"]["failurePolicy"] != "Fail" {
-            bail!("the ValidatingAdmissionPolicy does not fail closed");
-        }
         let mut expressions = Vec::new();
-        let validating = policy(&vap["spec"], "ValidatingAdmissionPolicy", &mut expressions)?;
-        let mut validations = Vec::new();
-        for (i, v) in vap["spec"]["validations"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .enumerate()
-        {
-            let expression = v["expression"]
+        let mut validating = Vec::new();
+        for vap in find("ValidatingAdmissionPolicy") {
+            let name = vap["metadata"]["name"]
                 .as_str()
-                .context("validation without expression")?;
-            let message = v["messageExpression"]
-                .as_str()
-                .context("validation without messageExpression")?;
-            if v["reason"] != "Forbidden" {
-                bail!(
-                    "validation {i} has reason {} instead of Forbidden",
-                    v["reason"]
-                );
+                .context("policy without name")?;
+            let mut bindings = find("ValidatingAdmissionPolicyBinding")
+                .filter(|b| b["spec"]["policyName"] == name);
+            let binding = bindings.next().with_context(|| {
+                format!("no ValidatingAdmissionPolicyBinding for the policy {name}")
+            })?;
+            if bindings.next().is_some() {
+                bail!("more than one binding for the policy {name}");
             }
-            let what = format!("validations[{i}]");
-            validations.push(Validation {
-                program: compile13(expression, &what)?,
-                message_program: compile13(message, &format!("{what}.messageExpression"))?,
+            let actions = &binding["spec"]["validationActions"];
+            let action = if *actions == serde_json::json!(["Deny"]) {
+                ValidationAction::Deny
+            } else if *actions == serde_json::json!(["Warn"]) {
+                ValidationAction::Warn
+            } else if *actions == serde_json::json!(["Audit"]) {
+                ValidationAction::Audit
+            } else {
+                bail!("the binding of {name} has validationActions {actions}: expected one action");
+            };
+            if vap["spec"]["failurePolicy"] != "Fail" {
+                bail!("the ValidatingAdmissionPolicy {name} does not fail closed");
+            }
+            let what = format!("ValidatingAdmissionPolicy {name}");
+            let policy = policy(&vap["spec"], &what, &mut expressions)?;
+            let mut validations = Vec::new();
+            for (i, v) in vap["spec"]["validations"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .enumerate()
+            {
+                let expression = v["expression"]
+                    .as_str()
+                    .context("validation without expression")?;
+                let message = v["messageExpression"]
+                    .as_str()
+                    .context("validation without messageExpression")?;
+                if v["reason"] != "Forbidden" {
+                    bail!(
+                        "validation {i} has reason {} instead of Forbidden",
+                        v["reason"]
+                    );
+                }
+                let what = format!("{name} validations[{i}]");
+                validations.push(Validation {
+                    program: compile13(expression, &what)?,
+                    message_program: compile13(message, &format!("{what}.messageExpression"))?,
+                });
+                expressions.push((format!("{what}.expression"), expression.to_owned()));
+                expressions.push((format!("{what}.messageExpression"), message.to_owned()));
+            }
+            validating.push(Validating {
+                policy,
+                validations,
+                action,
             });
-            expressions.push((format!("{what}.expression"), expression.to_owned()));
-            expressions.push((format!("{what}.messageExpression"), message.to_owned()));
+        }
+        if let Some(binding) = find("ValidatingAdmissionPolicyBinding")
+            .find(|b| !validating_names(&documents).any(|name| b["spec"]["policyName"] == *name))
+        {
+            bail!(
+                "a ValidatingAdmissionPolicyBinding without its policy: {}",
+                binding["spec"]["policyName"]
+            );
         }
         let mutating = match find("MutatingAdmissionPolicy").next() {
             None => None,
@@ -235,7 +278,6 @@ impl NativePolicies {
         };
         Ok(Self {
             validating,
-            validations,
             mutating,
             expressions,
         })
@@ -308,36 +350,64 @@ impl NativePolicies {
                 object = Some(patched);
             }
         }
-        if let Some(current) = &object
-            && matches(&self.validating)
-        {
-            let bindings = Bindings::new(request, current, namespace_object);
-            let mut ctx = bindings.context13();
-            let variables = match bindings.variables(&mut ctx, &self.validating.variables) {
-                Ok(v) => v,
-                Err(e) => return Ok(denied(format!("ValidatingAdmissionPolicy: {e}"))),
-            };
-            let mut messages = Vec::new();
-            for (i, v) in self.validations.iter().enumerate() {
-                match v.program.execute(&ctx) {
-                    Ok(cel13::Value::Bool(true)) => {}
-                    Ok(cel13::Value::Bool(false)) => match v.message_program.execute(&ctx) {
-                        Ok(cel13::Value::String(s)) => messages.push(s.to_string()),
-                        other => messages.push(format!(
-                            "validations[{i}].messageExpression failed: {other:?}"
-                        )),
-                    },
-                    other => messages.push(format!(
-                        "validations[{i}] failed: {other:?} with variables {variables:?}"
-                    )),
+        let (mut denials, mut warnings, mut audit) = (Vec::new(), Vec::new(), Vec::new());
+        if let Some(current) = &object {
+            for validating in self.validating.iter().filter(|v| matches(&v.policy)) {
+                let bindings = Bindings::new(request, current, namespace_object);
+                let mut ctx = bindings.context13();
+                // Under failurePolicy Fail an error is a failed validation, which the binding's action
+                // enforces like any other.
+                let messages = match bindings.variables(&mut ctx, &validating.policy.variables) {
+                    Ok(variables) => validating.failures(&ctx, &variables),
+                    Err(e) => vec![format!("ValidatingAdmissionPolicy: {e}")],
+                };
+                match validating.action {
+                    ValidationAction::Deny => denials.extend(messages),
+                    ValidationAction::Warn => warnings.extend(messages),
+                    ValidationAction::Audit => audit.extend(messages),
                 }
             }
-            if !messages.is_empty() {
-                return Ok(NativeVerdict::Denied { messages });
+        }
+        if !denials.is_empty() {
+            return Ok(NativeVerdict::Denied { messages: denials });
+        }
+        Ok(NativeVerdict::Allowed {
+            object,
+            mutated,
+            warnings,
+            audit,
+        })
+    }
+}
+
+impl Validating {
+    /// The messages of the validations that fail, in order.
+    fn failures(&self, ctx: &cel13::Context<'_>, variables: &impl std::fmt::Debug) -> Vec<String> {
+        let mut messages = Vec::new();
+        for (i, v) in self.validations.iter().enumerate() {
+            match v.program.execute(ctx) {
+                Ok(cel13::Value::Bool(true)) => {}
+                Ok(cel13::Value::Bool(false)) => match v.message_program.execute(ctx) {
+                    Ok(cel13::Value::String(s)) => messages.push(s.to_string()),
+                    other => messages.push(format!(
+                        "validations[{i}].messageExpression failed: {other:?}"
+                    )),
+                },
+                other => messages.push(format!(
+                    "validations[{i}] failed: {other:?} with variables {variables:?}"
+                )),
             }
         }
-        Ok(NativeVerdict::Allowed { object, mutated })
+        messages
     }
+}
+
+/// The names of the ValidatingAdmissionPolicies among the documents.
+fn validating_names(documents: &[Value]) -> impl Iterator<Item = &Value> {
+    documents
+        .iter()
+        .filter(|d| d["kind"] == "ValidatingAdmissionPolicy")
+        .map(|d| &d["metadata"]["name"])
 }
 
 fn denied(message: String) -> NativeVerdict {

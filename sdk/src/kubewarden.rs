@@ -32,7 +32,7 @@ use serde::Serialize;
 use crate::decide::{ClassLookup, Cluster, DecisionError, Labels, LookupError, Outcome, decide};
 use crate::messages;
 use crate::model::priority_class::{self, PriorityClassInfo};
-use crate::model::settings::{Settings, SettingsError};
+use crate::model::settings::{Action, Settings, SettingsError};
 use crate::output::mutation;
 use crate::read::request::{self, Payload, PayloadSettings};
 
@@ -41,6 +41,9 @@ use crate::read::request::{self, Payload, PayloadSettings};
 pub const CODE_FORBIDDEN: u16 = 403;
 /// HTTP status of a request the policy cannot read.
 pub const CODE_BAD_REQUEST: u16 = 400;
+/// The key of the audit annotation that carries the message of a refusal under `action: Audit`. The apiserver
+/// prefixes it with the webhook's name (`<webhook>/violation`).
+pub const AUDIT_ANNOTATION_KEY: &str = "violation";
 
 /// Answers Kubewarden's `validate` and `validate_settings` calls.
 ///
@@ -126,24 +129,34 @@ impl Validator {
             };
             (e.to_string(), code)
         })?;
-        Ok(match outcome {
-            Outcome::Accept { .. } => Response::acceptance(None),
-            Outcome::Reject { message, .. } => Response::rejection(message, CODE_FORBIDDEN),
-            Outcome::Mutate { patch, .. } => {
-                let object = request
-                    .object
-                    .ok_or_else(|| malformed(&"the admission request has no object"))?;
-                // The patch spliced into the object's text: lossless, and without building the object as a
-                // value.
-                let mutated =
-                    mutation::apply_to_text_known(object, &patch, request.pod_specs_read_along())
-                        .map_err(|e| malformed(&e))?;
-                if !request.object_fits_responses() {
-                    mutation::readable_by_hosts(&mutated).map_err(|e| malformed(&e))?;
-                }
-                Response::acceptance(Some(mutated))
+        let finding = match &outcome {
+            Outcome::Reject {
+                message, action, ..
+            } if !action.refuses() => Some((*action, message.clone())),
+            Outcome::Reject { message, .. } => {
+                return Ok(Response::rejection(message.clone(), CODE_FORBIDDEN));
             }
-        })
+            Outcome::Accept { .. } | Outcome::Mutate { .. } => None,
+        };
+        let patch = outcome.patch();
+        let mut response = if patch.is_empty() {
+            Response::acceptance(None)
+        } else {
+            let object = request
+                .object
+                .ok_or_else(|| malformed(&"the admission request has no object"))?;
+            // The patch spliced into the object's text: lossless, and without building the object as a
+            // value.
+            let mutated =
+                mutation::apply_to_text_known(object, patch, request.pod_specs_read_along())
+                    .map_err(|e| malformed(&e))?;
+            if !request.object_fits_responses() {
+                mutation::readable_by_hosts(&mutated).map_err(|e| malformed(&e))?;
+            }
+            Response::acceptance(Some(mutated))
+        };
+        response.finding = finding;
+        Ok(response)
     }
 
     /// Settings other than the last valid ones, validated from `text`: remembered when they are valid.
@@ -170,6 +183,8 @@ struct Response {
     message: Option<String>,
     code: Option<u16>,
     mutated_object: Option<String>,
+    /// The refusal of a rule whose action lets the request through: a warning or an audit annotation.
+    finding: Option<(Action, String)>,
 }
 
 impl Response {
@@ -179,6 +194,7 @@ impl Response {
             message: None,
             code: None,
             mutated_object,
+            finding: None,
         }
     }
 
@@ -188,6 +204,7 @@ impl Response {
             message: Some(message),
             code: Some(code),
             mutated_object: None,
+            finding: None,
         }
     }
 
@@ -215,7 +232,27 @@ impl Response {
             Some(object) => out.extend_from_slice(object.as_bytes()),
             None => out.extend_from_slice(b"null"),
         }
-        out.extend_from_slice(br#","audit_annotations":null,"warnings":null}"#);
+        out.extend_from_slice(br#","audit_annotations":"#);
+        match &self.finding {
+            Some((Action::Audit, message)) => {
+                out.extend_from_slice(b"{");
+                out.extend_from_slice(&to_json(&AUDIT_ANNOTATION_KEY));
+                out.extend_from_slice(b":");
+                out.extend_from_slice(&to_json(message));
+                out.extend_from_slice(b"}");
+            }
+            _ => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(br#","warnings":"#);
+        match &self.finding {
+            Some((Action::Warn, message)) => {
+                out.extend_from_slice(b"[");
+                out.extend_from_slice(&to_json(message));
+                out.extend_from_slice(b"]");
+            }
+            _ => out.extend_from_slice(b"null"),
+        }
+        out.extend_from_slice(b"}");
         out
     }
 }

@@ -76,6 +76,7 @@ fn the_rejection_of_a_rollout_names_its_template() {
         rule,
         reason,
         message,
+        ..
     } = decide_fixture("rollout_prod_dev_class_reject")
     else {
         panic!("rejected");
@@ -127,6 +128,7 @@ fn a_task_without_a_class_is_refused_where_one_is_required() {
         rule,
         reason,
         message,
+        ..
     } = decide_fixture("vcjob_payments_task_without_class_reject")
     else {
         panic!("rejected");

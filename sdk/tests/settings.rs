@@ -47,6 +47,10 @@ fn fields(settings: Value) -> Vec<String> {
 #[case::priority_classes_ceiling_not_int32(json!({"priorityClasses": {"maxValue": -3000000000i64}}), "priorityClasses.maxValue")]
 #[case::non_preempting_below_not_int32(json!({"priorityClasses": {"requireNonPreemptingBelow": 3000000000u64}}), "priorityClasses.requireNonPreemptingBelow")]
 #[case::global_default_flag_not_bool(json!({"priorityClasses": {"allowGlobalDefault": "no"}}), "priorityClasses.allowGlobalDefault")]
+#[case::unknown_rule_action(json!({"rules": [{"name": "a", "namespaces": ["a"], "action": "Dryrun"}]}), "rules[0].action")]
+#[case::lowercase_fallback_action(json!({"fallback": {"action": "warn"}}), "fallback.action")]
+#[case::action_not_a_string(json!({"fallback": {"action": ["Warn"]}}), "fallback.action")]
+#[case::unknown_priority_classes_action(json!({"priorityClasses": {"action": "Enforce"}}), "priorityClasses.action")]
 #[case::template_flag_not_bool(json!({"mutateWorkloadTemplates": "yes"}), "mutateWorkloadTemplates")]
 // Found by the settings fuzz target: an empty key at the root is about the settings as a whole.
 #[case::empty_key_at_the_root(json!({"rules": [], "": {}}), "settings")]

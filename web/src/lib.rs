@@ -56,8 +56,11 @@ pub struct ObjectResult {
     pub name: String,
     /// The namespace it is created in.
     pub namespace: String,
-    /// `allowed`, `defaulted`, `denied` or `not-checked`.
+    /// `allowed`, `defaulted`, `denied`, `warned` (the refusal of a rule whose action is `Warn` or `Audit`:
+    /// accepted, with the message as a warning or an audit annotation) or `not-checked`.
     pub verdict: &'static str,
+    /// For a warned object, the action of the rule: `Warn` or `Audit`.
+    pub action: Option<&'static str>,
     /// The settings rule that decided, if any.
     pub rule: Option<String>,
     /// The policy's message for a denial, otherwise what happened.
@@ -184,6 +187,7 @@ fn evaluation(
             name: subject.name,
             namespace: subject.namespace,
             verdict,
+            action: description.action.map(|a| a.as_str()),
             rule,
             message,
             patch,
@@ -232,6 +236,39 @@ mod tests {
         assert!(generated.contains("kind: ValidatingAdmissionPolicy\n"));
         assert!(generated.contains("kind: MutatingAdmissionPolicy\n"));
         assert!(out["settingsError"].is_null() && out["manifestsError"].is_null());
+    }
+
+    #[test]
+    fn a_warn_or_audit_rule_warns_with_the_default_applied() {
+        let settings = "rules:\n  - {name: batch, namespaces: [batch], allowedPriorityClasses: [batch-pc], \
+                        action: Warn}\nfallback: {deniedPriorityClasses: [prod-pc], defaultPriorityClass: dev-pc, \
+                        action: Audit}\n";
+        let out = run(
+            settings,
+            "apiVersion: v1\nkind: Pod\nmetadata: {name: web, namespace: batch}\n\
+             spec: {priorityClassName: dev-pc, containers: []}\n\
+             ---\n\
+             apiVersion: v1\nkind: Pod\nmetadata: {name: api, namespace: dev}\n\
+             spec: {priorityClassName: prod-pc, containers: []}\n",
+        );
+        let results = out["results"].as_array().unwrap();
+        let verdicts: Vec<(&str, &str)> = results
+            .iter()
+            .map(|r| {
+                (
+                    r["verdict"].as_str().unwrap(),
+                    r["action"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(verdicts, [("warned", "Warn"), ("warned", "Audit")]);
+        assert!(
+            results[0]["message"]
+                .as_str()
+                .unwrap()
+                .contains("which rule \"batch\" does not allow"),
+            "{out}"
+        );
     }
 
     #[test]

@@ -205,6 +205,38 @@ test("the playground decides as the user edits the settings and the manifests", 
   assert.deepEqual(shown.map((s) => s.verdict), ["denied"]);
   assert.match(shown[0].text, /Pod "tool" in namespace "prod" uses PriorityClass "dev-pc"/);
 
+  // A rule being rolled out only warns: the Pod is admitted with a distinct WARNED verdict and the message, and the
+  // generated YAML binds that rule's policy with validationActions [Warn].
+  await replace(page, "#settings", fixture.replace("    defaultPriorityClass: prod-pc\n", "    defaultPriorityClass: prod-pc\n    action: Warn\n"));
+  await settled(page);
+  assert.equal(await page.isVisible("#settings-error"), false);
+  shown = await verdicts(page);
+  assert.deepEqual(shown.map((s) => s.verdict), ["warned"]);
+  assert.match(shown[0].text, /action Warn/);
+  assert.match(shown[0].text, /Pod "tool" in namespace "prod" uses PriorityClass "dev-pc", which rule "production" does not allow/);
+  assert.equal(await page.textContent("#results li.result .verdict"), "warned");
+  assert.equal(
+    await page.$eval("#results li.result .verdict", (el) => getComputedStyle(el).textTransform),
+    "uppercase",
+    "shown as WARNED",
+  );
+  assert.notEqual(
+    await page.$eval("#results li.result .verdict", (el) => getComputedStyle(el).backgroundColor),
+    await page.evaluate(() => {
+      const probe = document.createElement("span");
+      probe.className = "verdict denied";
+      document.body.append(probe);
+      const color = getComputedStyle(probe).backgroundColor;
+      probe.remove();
+      return color;
+    }),
+    "a warning does not look like a denial",
+  );
+  assert.match(await page.textContent("#generated"), /validationActions:\n {2}- Warn\n/);
+  await page.screenshot({ path: path.join(screenshots, "playground-warned.png"), fullPage: true });
+  await replace(page, "#settings", fixture);
+  await settled(page);
+
   // Kubernetes 1.33 has no MutatingAdmissionPolicy: only the validating policy, and a note says why.
   await page.selectOption("#kubernetes-version", "1.33");
   await settled(page);

@@ -23,7 +23,7 @@ function resultItem(result) {
   subject.textContent = ` ${result.kind} "${result.name}" in namespace "${result.namespace}"`;
   const rule = document.createElement("span");
   rule.className = "rule";
-  rule.textContent = result.rule ? ` (rule "${result.rule}")` : "";
+  rule.textContent = result.rule ? ` (rule "${result.rule}"${result.action ? `, action ${result.action}` : ""})` : "";
   const message = document.createElement("p");
   message.className = "message";
   message.textContent = result.message;

@@ -1,6 +1,7 @@
 //! `--format github`: GitHub Actions workflow commands, which the runner shows as annotations on the files.
 //!
-//! Denied and malformed documents are `::error`, defaults `::notice`; allowed and not-checked documents print
+//! Denied and malformed documents are `::error`, warned documents (a `Warn` or `Audit` rule's refusal)
+//! `::warning`, defaults `::notice`; allowed and not-checked documents print
 //! nothing. The summary ends the output as a plain line. Values are escaped as the runner expects: `%`, `\r`
 //! and `\n` in messages, and also `:` and `,` in properties.
 
@@ -29,6 +30,7 @@ pub(crate) fn write(out: &mut dyn Write, results: &[CheckResult], summary: &Summ
         let (command, message) = match result.verdict {
             Verdict::Denied => ("error", result.message.clone()),
             Verdict::Malformed => ("error", format!("malformed document: {}", result.message)),
+            Verdict::Warned => ("warning", result.message.clone()),
             Verdict::Defaulted => (
                 "notice",
                 format!("{}: {}", result.subject(), result.message),

@@ -78,6 +78,11 @@ pub(crate) struct CheckArgs {
     #[arg(short = 'v', long)]
     verbose: bool,
 
+    /// Exit with status 1 when a document is only warned about (the refusal of a rule whose `action` is `Warn`
+    /// or `Audit`), as when one is denied.
+    #[arg(long)]
+    fail_on_warnings: bool,
+
     /// The file name reported for standard input (`-`).
     #[arg(long, value_name = "NAME", default_value = "<stdin>")]
     stdin_name: String,
@@ -125,7 +130,7 @@ fn run(args: &CheckArgs) -> Result<u8> {
     let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     write_results(&mut out, args.format, &results, args.verbose)?;
     out.flush()?;
-    Ok(summary.exit_code())
+    Ok(summary.exit_code(args.fail_on_warnings))
 }
 
 fn load_settings(args: &CheckArgs) -> Result<Settings> {

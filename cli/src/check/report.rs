@@ -6,6 +6,7 @@
 
 use priority_guard_sdk::decide::RejectReason;
 use priority_guard_sdk::decide::patch::PatchOp;
+use priority_guard_sdk::model::settings::Action;
 use priority_guard_sdk::output::describe::{self, DefaultClass, describe};
 use priority_guard_sdk::output::manifest::ManifestSubject;
 use priority_guard_sdk::{DecisionError, Outcome, Settings};
@@ -21,6 +22,9 @@ pub(crate) enum Verdict {
     Defaulted,
     /// Refused.
     Denied,
+    /// Accepted (with its default, if any), and reported as a warning: the refusal of a rule whose action is
+    /// `Warn` or `Audit`.
+    Warned,
     /// Not a document the check can read.
     Malformed,
     /// Not a kind the policy checks (or not a Kubernetes object at all).
@@ -33,6 +37,7 @@ impl From<describe::Verdict> for Verdict {
             describe::Verdict::Allowed => Verdict::Allowed,
             describe::Verdict::Defaulted => Verdict::Defaulted,
             describe::Verdict::Denied => Verdict::Denied,
+            describe::Verdict::Warned => Verdict::Warned,
             describe::Verdict::NotChecked => Verdict::NotChecked,
         }
     }
@@ -45,6 +50,7 @@ impl Verdict {
             Verdict::Allowed => "allowed",
             Verdict::Defaulted => "defaulted",
             Verdict::Denied => "denied",
+            Verdict::Warned => "warned",
             Verdict::Malformed => "malformed",
             Verdict::NotChecked => "not checked",
         }
@@ -88,8 +94,11 @@ pub(crate) struct CheckResult {
     pub verdict: Verdict,
     /// The settings rule that decided (`fallback` for the fallback), if any.
     pub rule: Option<String>,
-    /// The finding's identifier, for denied, defaulted and malformed documents.
+    /// The finding's identifier, for denied, warned, defaulted and malformed documents.
     pub rule_id: Option<&'static str>,
+    /// For a warned document, the action of the rule: `Warn` or `Audit`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub action: Option<Action>,
     /// The policy's message for a denial; a description otherwise.
     pub message: String,
     /// The default class, for defaulted documents.
@@ -110,6 +119,7 @@ impl CheckResult {
             verdict: Verdict::Malformed,
             rule: None,
             rule_id: Some(rule_ids::MALFORMED),
+            action: None,
             message,
             default: None,
             patch: Vec::new(),
@@ -130,6 +140,7 @@ impl CheckResult {
             verdict: Verdict::NotChecked,
             rule: None,
             rule_id: None,
+            action: None,
             message,
             default: None,
             patch: Vec::new(),
@@ -151,6 +162,7 @@ impl CheckResult {
             verdict: Verdict::Allowed,
             rule: None,
             rule_id: None,
+            action: None,
             message: String::new(),
             default: None,
             patch: Vec::new(),
@@ -181,6 +193,7 @@ impl CheckResult {
         result.message = description.message;
         result.default = description.default;
         result.patch = description.patch;
+        result.action = description.action;
         result.object = Some(subject);
         result
     }
@@ -208,6 +221,8 @@ pub(crate) struct Summary {
     pub defaulted: usize,
     /// Checked and refused.
     pub denied: usize,
+    /// Checked and accepted with a warning (a `Warn` or `Audit` rule's refusal).
+    pub warned: usize,
     /// Not readable.
     pub malformed: usize,
     /// Not of a checked kind.
@@ -226,18 +241,25 @@ impl Summary {
                 Verdict::Allowed => summary.allowed += 1,
                 Verdict::Defaulted => summary.defaulted += 1,
                 Verdict::Denied => summary.denied += 1,
+                Verdict::Warned => summary.warned += 1,
                 Verdict::Malformed => summary.malformed += 1,
                 Verdict::NotChecked => summary.not_checked += 1,
             }
         }
-        summary.checked = summary.allowed + summary.defaulted + summary.denied;
+        summary.checked = summary.allowed + summary.defaulted + summary.denied + summary.warned;
         summary
     }
 
-    /// `12 documents, 8 checked: 5 allowed, 2 defaulted, 1 denied; 1 malformed; 3 not checked`.
+    /// `12 documents, 8 checked: 5 allowed, 2 defaulted, 1 denied; 1 malformed; 3 not checked`, with
+    /// `, 1 warned` after the denied when a document is warned.
     pub(crate) fn line(&self) -> String {
+        let warned = if self.warned > 0 {
+            format!(", {} warned", self.warned)
+        } else {
+            String::new()
+        };
         format!(
-            "{} documents, {} checked: {} allowed, {} defaulted, {} denied; {} malformed; {} not checked",
+            "{} documents, {} checked: {} allowed, {} defaulted, {} denied{warned}; {} malformed; {} not checked",
             self.documents,
             self.checked,
             self.allowed,
@@ -248,11 +270,12 @@ impl Summary {
         )
     }
 
-    /// The exit status: 2 when a document or input is unusable, else 1 when one is denied, else 0.
-    pub(crate) fn exit_code(&self) -> u8 {
+    /// The exit status: 2 when a document or input is unusable, else 1 when one is denied (or warned, with
+    /// `fail_on_warnings`), else 0.
+    pub(crate) fn exit_code(&self, fail_on_warnings: bool) -> u8 {
         if self.malformed > 0 {
             2
-        } else if self.denied > 0 {
+        } else if self.denied > 0 || (fail_on_warnings && self.warned > 0) {
             1
         } else {
             0

@@ -1,7 +1,8 @@
 //! `--format sarif`: SARIF 2.1.0, as GitHub code scanning (`github/codeql-action/upload-sarif`) accepts it.
 //!
 //! One run; the driver lists every rule below, always in the same order. Denied and malformed documents are
-//! results of level `error`, defaults results of level `note`; allowed and not-checked documents are not
+//! results of level `error`, warned documents (a `Warn` or `Audit` rule's refusal) results of level `warning`
+//! under the same rule, defaults results of level `note`; allowed and not-checked documents are not
 //! results. Locations are the file as reported (a relative path with `/`, percent-encoded as a URI reference)
 //! and the line the document starts on.
 
@@ -234,21 +235,24 @@ pub(crate) fn write(out: &mut dyn Write, results: &[CheckResult]) -> Result<()> 
         .filter(|r| {
             matches!(
                 r.verdict,
-                Verdict::Denied | Verdict::Malformed | Verdict::Defaulted
+                Verdict::Denied | Verdict::Warned | Verdict::Malformed | Verdict::Defaulted
             )
         })
         .filter_map(|r| {
             let id = r.rule_id?;
             let index = RULES.iter().position(|rule| rule.id == id)?;
             let text = match r.verdict {
-                Verdict::Denied => r.message.as_str().into(),
+                Verdict::Denied | Verdict::Warned => r.message.as_str().into(),
                 Verdict::Malformed => format!("malformed document: {}", r.message).into(),
                 _ => format!("{}: {}", r.subject(), r.message).into(),
             };
             Some(SarifResult {
                 rule_id: id,
                 rule_index: index,
-                level: RULES[index].level,
+                level: match r.verdict {
+                    Verdict::Warned => "warning",
+                    _ => RULES[index].level,
+                },
                 message: Text { text },
                 locations: [Location {
                     physical_location: PhysicalLocation {

@@ -33,6 +33,21 @@ pub(crate) struct PolicyArgs {
     /// The policy module (default: this release on the registry).
     #[arg(long, value_name = "URL")]
     module: Option<String>,
+
+    /// Kubewarden's mode for the whole policy: `protect` enforces it; `monitor` accepts every request and only
+    /// logs what the policy would have refused (and drops its mutations), for a first dry run. A rule's own
+    /// `action` (Warn, Audit) rolls out a single rule instead.
+    #[arg(long, value_enum, default_value_t = Mode::Protect)]
+    mode: Mode,
+}
+
+/// `spec.mode` of a Kubewarden policy.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub(crate) enum Mode {
+    /// Enforce: Kubewarden's default, not written.
+    Protect,
+    /// Accept everything, logging what would have been refused.
+    Monitor,
 }
 
 /// A Kubewarden ClusterAdmissionPolicy.
@@ -54,6 +69,9 @@ struct Metadata {
 #[serde(rename_all = "camelCase")]
 struct Spec {
     module: String,
+    /// `monitor`, or absent for Kubewarden's default `protect`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    mode: Option<&'static str>,
     /// Whether the policy may answer with a patch: when some rule has a default.
     mutating: bool,
     /// The Namespace lookup, when a rule matches namespaces by labels; empty otherwise.
@@ -134,6 +152,7 @@ pub(crate) fn cluster_admission_policy(
     settings: &Settings,
     name: &str,
     module: &str,
+    mode: Mode,
 ) -> Result<ClusterAdmissionPolicy> {
     let doc: SettingsDoc =
         serde_json::from_value(value).context("cannot read the validated settings again")?;
@@ -162,6 +181,7 @@ pub(crate) fn cluster_admission_policy(
         },
         spec: Spec {
             module: module.to_owned(),
+            mode: (mode == Mode::Monitor).then_some("monitor"),
             mutating,
             context_aware_resources,
             rules: rules(settings),
@@ -185,7 +205,7 @@ pub(crate) fn policy(args: &PolicyArgs) -> Result<()> {
         .module
         .clone()
         .unwrap_or_else(|| format!("registry://{OCI_URL}:v{}", env!("CARGO_PKG_VERSION")));
-    let policy = cluster_admission_policy(value, &settings, &args.name, &module)?;
+    let policy = cluster_admission_policy(value, &settings, &args.name, &module, args.mode)?;
     let yaml = serde_yaml_ng::to_string(&policy).context("cannot write the YAML")?;
     let mut out = std::io::stdout().lock();
     writeln!(

@@ -50,14 +50,56 @@ fn dry(path: &str) -> String {
 }
 
 fn perform(plane: &ControlPlane, step: &Step, dry_run: bool) -> Outcome {
+    let no_admission = Admission::GeneratedYaml {
+        version: "",
+        policy_name: "",
+    };
+    perform_warned(plane, step, dry_run, &no_admission).0
+}
+
+/// The message of a ValidatingAdmissionPolicy's warning: the apiserver writes `Validation failed for
+/// ValidatingAdmissionPolicy '<policy>' with binding '<binding>': <message>`.
+const VAP_WARNING: &str = "Validation failed for ValidatingAdmissionPolicy '";
+
+fn vap_warning(warning: &str) -> Option<&str> {
+    let rest = warning.strip_prefix(VAP_WARNING)?;
+    let (_, rest) = rest.split_once("' with binding '")?;
+    rest.split_once("': ").map(|(_, message)| message)
+}
+
+/// [`perform`], with the messages of the admission policies' warnings: for the generated YAML those of the
+/// ValidatingAdmissionPolicies, for a webhook those it returned (the apiserver passes them on as they are); the
+/// apiserver's own warnings (an unknown field, ...) are left out.
+fn perform_warned(
+    plane: &ControlPlane,
+    step: &Step,
+    dry_run: bool,
+    admission: &Admission,
+) -> (Outcome, Vec<String>) {
     let path = |p: &str| if dry_run { dry(p) } else { p.to_owned() };
+    if let Admission::Webhook(hook) = admission {
+        hook.take_warnings();
+    }
     let reply = match step {
         Step::Create { path: p, body } => plane.post(&path(p), body),
         Step::Patch { path: p, body } => plane.merge_patch(&path(p), body),
         Step::Delete { path: p } => plane.delete(&path(p)),
     }
     .unwrap_or_else(|e| panic!("{e:#}"));
-    if reply.ok() {
+    let returned = match admission {
+        Admission::Webhook(hook) => hook.take_warnings(),
+        Admission::GeneratedYaml { .. } => Vec::new(),
+    };
+    let warnings = reply
+        .warnings
+        .iter()
+        .filter_map(|w| match admission {
+            Admission::GeneratedYaml { .. } => vap_warning(w),
+            Admission::Webhook(_) => returned.contains(w).then_some(w.as_str()),
+        })
+        .map(str::to_owned)
+        .collect();
+    let outcome = if reply.ok() {
         Ok(if matches!(step, Step::Delete { .. }) {
             Value::Null
         } else {
@@ -65,7 +107,8 @@ fn perform(plane: &ControlPlane, step: &Step, dry_run: bool) -> Outcome {
         })
     } else {
         Err(reply.message())
-    }
+    };
+    (outcome, warnings)
 }
 
 /// An object as a user sends it: without the fields the apiserver sets, a Pod without the priority the Priority
@@ -331,14 +374,15 @@ fn wasm_outcome(
     instance: &PolicyInstance,
     request: &Value,
     settings: &Value,
-) -> Outcome {
+) -> (Outcome, Vec<String>) {
     let answer = instance
         .validate(request, settings)
         .unwrap_or_else(|e| panic!("policy.wasm failed on {request}: {e:#}"));
     if !answer.accepted {
-        return Err(answer.message.unwrap_or_default());
+        return (Err(answer.message.unwrap_or_default()), Vec::new());
     }
-    match answer.mutated_object {
+    let warnings = answer.warnings.clone().unwrap_or_default();
+    let outcome = match answer.mutated_object {
         Some(mutated) if is_pod(request) && request["operation"] == "CREATE" => perform(
             plane,
             &Step::Create {
@@ -350,7 +394,14 @@ fn wasm_outcome(
         Some(mutated) => Ok(mutated),
         None if request["operation"] == "DELETE" => Ok(Value::Null),
         None => Ok(request["object"].clone()),
-    }
+    };
+    // Refused after all (by the Priority plugin on the defaulted Pod): the apiserver shows no warning either.
+    let warnings = if outcome.is_ok() {
+        warnings
+    } else {
+        Vec::new()
+    };
+    (outcome, warnings)
 }
 
 /// What is compared of an admitted object: for a Pod its class, priority and preemptionPolicy (the
@@ -432,17 +483,23 @@ fn policy_message(message: &str) -> &str {
         .map_or(message, |(_, m)| m)
 }
 
-fn verdict(outcome: &Outcome) -> Verdict {
+/// The verdict of an outcome with its warnings. Audit messages are not compared here: the apiserver writes
+/// them to its audit log, not to the response.
+fn verdict((outcome, warnings): &(Outcome, Vec<String>)) -> Verdict {
     match outcome {
         Ok(_) => Verdict {
             allowed: true,
             message: None,
             object: None,
+            warnings: warnings.clone(),
+            audit: Vec::new(),
         },
         Err(message) => Verdict {
             allowed: false,
             message: Some(policy_message(message).to_owned()),
             object: None,
+            warnings: Vec::new(),
+            audit: Vec::new(),
         },
     }
 }
@@ -453,6 +510,8 @@ struct Tally {
     agreed_allowed: usize,
     agreed_mutated: usize,
     agreed_denied: usize,
+    /// Agreed warnings (a Warn rule's refusal, returned by policy.wasm and by the apiserver).
+    agreed_warned: usize,
     /// The agreements by the request's `group/kind` and verdict (`allowed`, `mutated`, `denied`).
     agreed_by_kind: BTreeMap<(String, &'static str), usize>,
     /// Requests the apiserver refuses whatever the policies (invalid, immutable fields, missing namespace...).
@@ -481,13 +540,23 @@ fn without_validations(policy: &Value) -> bool {
 }
 
 impl Tally {
-    fn compare(&mut self, case: &str, request: &Value, wasm: &Outcome, native: &Outcome) {
+    fn compare(
+        &mut self,
+        case: &str,
+        request: &Value,
+        wasm_warned: &(Outcome, Vec<String>),
+        native_warned: &(Outcome, Vec<String>),
+    ) {
+        let ((wasm, wasm_warnings), (native, native_warnings)) = (wasm_warned, native_warned);
         let same = match (wasm, native) {
-            (Ok(w), Ok(n)) => compared(request, w) == compared(request, n),
+            (Ok(w), Ok(n)) => {
+                compared(request, w) == compared(request, n) && wasm_warnings == native_warnings
+            }
             (Err(w), Err(n)) => w == policy_message(n),
             _ => false,
         };
         if same {
+            self.agreed_warned += native_warnings.len();
             let verdict = match native {
                 Err(_) => {
                     self.agreed_denied += 1;
@@ -511,7 +580,7 @@ impl Tally {
             *self.agreed_by_kind.entry((kind, verdict)).or_default() += 1;
             return;
         }
-        let (w, n) = (verdict(wasm), verdict(native));
+        let (w, n) = (verdict(wasm_warned), verdict(native_warned));
         let known = KNOWN
             .iter()
             .find(|k| (k.recognise)(request, &w, &n))
@@ -520,7 +589,8 @@ impl Tally {
         match known {
             Some(name) => *self.known.entry(name).or_default() += 1,
             None => self.unexplained.push(format!(
-                "{case}\n  request: {request}\n  policy.wasm: {:?}\n  apiserver:   {:?}",
+                "{case}\n  request: {request}\n  policy.wasm: {:?} {wasm_warnings:?}\n  apiserver:   {:?} \
+                 {native_warnings:?}",
                 wasm.as_ref().map(|o| compared(request, o)),
                 native.as_ref().map(|o| compared(request, o)),
             )),
@@ -594,7 +664,7 @@ fn run_batch(
     let instance = common::module()
         .instance(Arc::clone(&cluster))
         .expect("instance");
-    let firsts: Vec<(FirstRun, Outcome)> = requests
+    let firsts: Vec<(FirstRun, (Outcome, Vec<String>))> = requests
         .iter()
         .zip(olds)
         .map(|(request, old)| {
@@ -630,7 +700,7 @@ fn run_batch(
     for ((name, request), (first, wasm)) in cases.iter().zip(&firsts) {
         match first {
             FirstRun::Prepared(prepared) => {
-                let native = perform(plane, &prepared.step, true);
+                let native = perform_warned(plane, &prepared.step, true, admission);
                 let labels = state["items"]
                     .as_array()
                     .into_iter()
@@ -647,9 +717,9 @@ fn run_batch(
                 // The apiserver refuses these whatever the policies (invalid objects, immutable fields, a
                 // missing namespace or class): nothing to compare, unless it is a known difference.
                 tally.refused_by_apiserver += 1;
-                let native = perform(plane, step, true);
+                let native = perform_warned(plane, step, true, admission);
                 assert!(
-                    native.is_err(),
+                    native.0.is_err(),
                     "{name}: refused without the policies ({message}), admitted with them"
                 );
                 let (w, n) = (verdict(wasm), verdict(&native));
@@ -783,7 +853,8 @@ fn random_cases_on_the_apiserver_agree_with_policy_wasm() {
     assert!(
         tally.agreed_denied > cases / 20
             && tally.agreed_mutated > cases / 300
-            && tally.agreed_allowed > cases / 10,
+            && tally.agreed_allowed > cases / 10
+            && (cases < 1000 || tally.agreed_warned > 0),
         "{tally:?}"
     );
 }
@@ -943,6 +1014,8 @@ fn fixtures_through_policy_wasm_as_a_webhook_on_the_apiserver() {
         tally.known.is_empty(),
         "policy.wasm behind the apiserver differs from policy.wasm: {tally:?}"
     );
+    // A Warn rule's refusal reaches the client as the apiserver's Warning header, the policy's message as it is.
+    assert!(tally.agreed_warned > 0, "{tally:?}");
     let agreed = |kind: &str, verdict: &str| {
         tally
             .agreed_by_kind
@@ -969,4 +1042,135 @@ fn fixtures_through_policy_wasm_as_a_webhook_on_the_apiserver() {
             "no {kind} {verdict} through the webhook as by policy.wasm: {tally:?}"
         );
     }
+}
+
+/// The rollout scenario's rules on the apiserver, one per action: a server-side dry run of a Pod that the Warn
+/// rule refuses succeeds, and the response carries the warning with policy.wasm's message (what `kubectl`
+/// prints as `Warning: ...`); the Deny rule still refuses; the Audit rule's refusal is accepted without a
+/// warning (its message goes to the audit log).
+#[test]
+fn warn_rules_warn_deny_rules_refuse_and_audit_rules_accept_on_the_apiserver() {
+    let plane = engines::control_plane();
+    let _turn = engines::exclusive();
+    let scenario = engines::scenarios()
+        .into_iter()
+        .find(|s| s.name == "rollout")
+        .expect("the rollout scenario");
+    plane
+        .load_cluster(&scenario.namespaces, &scenario.classes)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let state = plane.cluster_state().unwrap_or_else(|e| panic!("{e:#}"));
+    let instance = common::module()
+        .instance(Arc::new(
+            ClusterState::from_objects(state["items"].as_array().cloned().unwrap_or_default())
+                .expect("the cluster's objects"),
+        ))
+        .expect("instance");
+    let policies = engines::generated_policies(&scenario.settings_path, "1.36", "pg-actions");
+    let bindings: Vec<(&str, &Value)> = policies
+        .iter()
+        .filter(|p| p["kind"] == "ValidatingAdmissionPolicyBinding")
+        .map(|p| {
+            (
+                p["metadata"]["name"].as_str().unwrap_or(""),
+                &p["spec"]["validationActions"],
+            )
+        })
+        .collect();
+    assert_eq!(
+        bindings,
+        [
+            ("pg-actions", &json!(["Deny"])),
+            ("pg-actions-warn", &json!(["Warn"])),
+            ("pg-actions-audit", &json!(["Audit"]))
+        ]
+    );
+    for object in &policies {
+        plane
+            .apply(object)
+            .unwrap_or_else(|e| panic!("{}: {e:#}", object["kind"]));
+    }
+    plane.settle().unwrap_or_else(|e| panic!("{e:#}"));
+
+    let pod = |namespace: &str, class: &str| {
+        json!({"apiVersion": "v1", "kind": "Pod",
+               "metadata": {"name": "web", "namespace": namespace},
+               "spec": {"priorityClassName": class,
+                        "containers": [{"name": "app", "image": "registry.example.com/app:1"}]}})
+    };
+    // policy.wasm's answer to the same Pod, as the apiserver would send it (resolved by the Priority plugin).
+    let wasm = |object: &Value| {
+        let mut resolved = object.clone();
+        let class = scenario
+            .classes
+            .iter()
+            .find(|c| c["metadata"]["name"] == object["spec"]["priorityClassName"])
+            .expect("the class exists");
+        resolved["spec"]["priority"] = class["value"].clone();
+        resolved["spec"]["preemptionPolicy"] = class
+            .get("preemptionPolicy")
+            .cloned()
+            .unwrap_or(json!("PreemptLowerPriority"));
+        let request = json!({"uid": "u", "kind": {"group": "", "version": "v1", "kind": "Pod"},
+            "resource": {"group": "", "version": "v1", "resource": "pods"}, "operation": "CREATE",
+            "namespace": object["metadata"]["namespace"], "name": "web", "object": resolved});
+        instance
+            .validate(&request, &scenario.settings)
+            .unwrap_or_else(|e| panic!("{e:#}"))
+    };
+    let create = |object: &Value| {
+        let namespace = object["metadata"]["namespace"].as_str().unwrap_or("");
+        plane
+            .post(
+                &dry(&format!("/api/v1/namespaces/{namespace}/pods")),
+                object,
+            )
+            .unwrap_or_else(|e| panic!("{e:#}"))
+    };
+
+    // Warn: admitted, with the policy's message as the warning.
+    let warned = pod("batch", "dev-pc");
+    let reply = create(&warned);
+    let answer = wasm(&warned);
+    let message = answer
+        .warnings
+        .as_ref()
+        .and_then(|w| w.first())
+        .expect("policy.wasm warns");
+    assert!(answer.accepted, "{answer:?}");
+    assert!(reply.ok(), "{}: {}", reply.status, reply.message());
+    assert_eq!(
+        reply.warnings,
+        [format!(
+            "Validation failed for ValidatingAdmissionPolicy 'pg-actions-warn' with binding \
+             'pg-actions-warn': {message}"
+        )]
+    );
+
+    // Deny: refused with the policy's message.
+    let denied = pod("prod", "dev-pc");
+    let reply = create(&denied);
+    let answer = wasm(&denied);
+    assert!(!answer.accepted, "{answer:?}");
+    assert!(!reply.ok(), "{}", reply.body);
+    assert_eq!(
+        policy_message(&reply.message()),
+        answer.message.as_deref().unwrap_or("")
+    );
+
+    // Audit: admitted without a warning; policy.wasm gives the same message as its audit annotation.
+    let audited = pod("dev", "prod-pc");
+    let reply = create(&audited);
+    let answer = wasm(&audited);
+    assert!(reply.ok(), "{}: {}", reply.status, reply.message());
+    assert!(reply.warnings.is_empty(), "{:?}", reply.warnings);
+    assert!(
+        answer
+            .audit_annotations
+            .as_ref()
+            .is_some_and(|a| a.contains_key("violation")),
+        "{answer:?}"
+    );
+    remove_policies(plane, &policies);
+    plane.settle().unwrap_or_else(|e| panic!("{e:#}"));
 }

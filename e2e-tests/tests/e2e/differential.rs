@@ -1,8 +1,9 @@
 //! The differential suite: policy.wasm under wasmtime against the generated ValidatingAdmissionPolicy and
 //! MutatingAdmissionPolicy evaluated by real CEL engines, on random cases and on every fixture.
 //!
-//! For each case both engines decide; they must agree on allowed or denied, on the message text, and on the
-//! object that results from a default. The differences that cannot be removed are listed in [`KNOWN`] (and in
+//! For each case both engines decide; they must agree on allowed or denied, on the message text, on the
+//! warnings and audit messages of rules whose action is Warn or Audit (drawn at random too), and on the object
+//! that results from a default. The differences that cannot be removed are listed in [`KNOWN`] (and in
 //! docs/semantics.md, "Known differences"); the suite fails on any other difference and on a listed difference that no
 //! case shows any more.
 //!
@@ -52,7 +53,8 @@ pub(crate) const KNOWN: &[Known] = &[
         recognise: |request, wasm, native| {
             request["kind"]["kind"] != "Pod"
                 && native.allowed
-                && wasm.message.as_deref().is_some_and(is_class_value_message)
+                && native.finding().is_none()
+                && wasm.finding().is_some_and(is_class_value_message)
         },
     },
     Known {
@@ -64,7 +66,8 @@ pub(crate) const KNOWN: &[Known] = &[
             request["kind"]["kind"] == "Pod"
                 && request["object"]["spec"].get("priority").is_none()
                 && native.allowed
-                && wasm.message.as_deref().is_some_and(is_class_value_message)
+                && native.finding().is_none()
+                && wasm.finding().is_some_and(is_class_value_message)
         },
     },
     Known {
@@ -120,6 +123,30 @@ pub(crate) struct Verdict {
     pub(crate) message: Option<String>,
     /// The object as stored when allowed.
     pub(crate) object: Option<Value>,
+    /// The warnings of an allowed request (a Warn rule's refusal).
+    pub(crate) warnings: Vec<String>,
+    /// The audit messages of an allowed request (an Audit rule's refusal).
+    pub(crate) audit: Vec<String>,
+}
+
+impl Verdict {
+    fn denied(message: String) -> Self {
+        Self {
+            allowed: false,
+            message: Some(message),
+            object: None,
+            warnings: Vec::new(),
+            audit: Vec::new(),
+        }
+    }
+
+    /// The refusal's message, whatever its action: the denial, the warning or the audit message.
+    fn finding(&self) -> Option<&str> {
+        self.message
+            .as_deref()
+            .or(self.warnings.first().map(String::as_str))
+            .or(self.audit.first().map(String::as_str))
+    }
 }
 
 /// The object a Pod becomes when the apiserver runs its Priority plugin again after a mutation; other kinds are
@@ -146,6 +173,21 @@ fn wasm_verdict(
         .validate(request, settings)
         .unwrap_or_else(|e| panic!("policy.wasm failed on {request}: {e:#}"));
     let original = request.get("object").filter(|o| !o.is_null()).cloned();
+    let warnings = response.warnings.clone().unwrap_or_default();
+    let audit: Vec<String> = match &response.audit_annotations {
+        None => Vec::new(),
+        Some(annotations) => {
+            assert!(
+                annotations.keys().all(|k| k == "violation"),
+                "audit annotations other than violation: {annotations:?}"
+            );
+            annotations.values().cloned().collect()
+        }
+    };
+    assert!(
+        response.accepted || (warnings.is_empty() && audit.is_empty()),
+        "a refusal with warnings or audit annotations: {response:?}"
+    );
     if let Some(mutated) = response.mutated_object.filter(|_| response.accepted) {
         // The apiserver runs its built-in plugins again on the object the webhook changed.
         return match rerun_plugins(request, classes, &mutated) {
@@ -153,18 +195,18 @@ fn wasm_verdict(
                 allowed: true,
                 message: None,
                 object: Some(object),
+                warnings,
+                audit,
             },
-            Err(message) => Verdict {
-                allowed: false,
-                message: Some(message),
-                object: None,
-            },
+            Err(message) => Verdict::denied(message),
         };
     }
     Verdict {
         allowed: response.accepted,
         message: response.message.filter(|_| !response.accepted),
         object: if response.accepted { original } else { None },
+        warnings,
+        audit,
     }
 }
 
@@ -180,22 +222,31 @@ fn native_verdict(
         })
         .unwrap_or_else(|e| panic!("the native engine failed on {request}: {e:#}"))
     {
-        NativeVerdict::Allowed { object, .. } => Verdict {
-            allowed: true,
-            message: None,
+        NativeVerdict::Allowed {
             object,
-        },
+            warnings,
+            audit,
+            ..
+        } => {
+            assert!(
+                warnings.len() + audit.len() <= 1,
+                "at most one validation fails for a request: {warnings:#?} {audit:#?}\n{request}"
+            );
+            Verdict {
+                allowed: true,
+                message: None,
+                object,
+                warnings,
+                audit,
+            }
+        }
         NativeVerdict::Denied { messages } => {
             assert_eq!(
                 messages.len(),
                 1,
                 "at most one validation fails for a request: {messages:#?}\n{request}"
             );
-            Verdict {
-                allowed: false,
-                message: messages.into_iter().next(),
-                object: None,
-            }
+            Verdict::denied(messages.into_iter().next().unwrap_or_default())
         }
     }
 }
@@ -215,6 +266,9 @@ struct Tally {
     allowed: usize,
     denied: usize,
     mutated: usize,
+    /// Agreed warnings and audit messages (Warn and Audit rules' refusals).
+    warned: usize,
+    audited: usize,
     /// Agreed refusals by the check that refused.
     denied_by: BTreeMap<&'static str, usize>,
     known: BTreeMap<&'static str, usize>,
@@ -228,6 +282,8 @@ impl Tally {
         let original = request.get("object");
         self.cases += 1;
         if wasm == native {
+            self.warned += wasm.warnings.len();
+            self.audited += wasm.audit.len();
             if !wasm.allowed {
                 self.denied += 1;
                 *self
@@ -429,7 +485,15 @@ fn random_policy(rng: &mut Rng, unset: &[&str]) -> serde_json::Map<String, Value
         let policies = rng.pick(CHOICES);
         rule.insert("allowedPreemptionPolicies".into(), json!(policies));
     }
+    random_action(rng, &mut rule);
     rule
+}
+
+/// An `action` at random, absent (Deny) half the time.
+fn random_action(rng: &mut Rng, section: &mut serde_json::Map<String, Value>) {
+    if rng.chance(50) {
+        section.insert("action".into(), json!(rng.pick(&["Deny", "Warn", "Audit"])));
+    }
 }
 
 /// The `priorityClasses` settings section, each field at random.
@@ -450,6 +514,7 @@ fn random_priority_classes(rng: &mut Rng) -> Value {
             json!(rng.pick(&[50, 1000])),
         );
     }
+    random_action(rng, &mut section);
     Value::Object(section)
 }
 
@@ -1092,7 +1157,14 @@ fn policy_wasm_and_the_generated_admission_policies_agree() {
         random.cases < 1000 || random.custom.iter().all(|n| *n > 0),
         "{random:?}"
     );
-    println!("agreed refusals by check: {:?}", random.denied_by);
+    println!(
+        "agreed refusals by check: {:?}; agreed warnings: {}, audit messages: {}",
+        random.denied_by, random.warned, random.audited
+    );
+    assert!(
+        random.cases < 1000 || (random.warned > 0 && random.audited > 0),
+        "no agreed warning or audit message: {random:?}"
+    );
     for check in [
         "classes",
         "maxPriority",
@@ -1151,13 +1223,10 @@ fn audit_scanner_requests_get_the_same_decisions() {
             if wasm.allowed && (operation == "CREATE" || !is_pod) {
                 let object = wasm.object.as_ref().expect("an admitted object");
                 let again = wasm_verdict(&instance, &audit(object), &settings, &classes);
+                // A Warn or Audit rule may report the stored object again: it is admitted all the same.
                 assert_eq!(
-                    again,
-                    Verdict {
-                        allowed: true,
-                        message: None,
-                        object: Some(object.clone()),
-                    },
+                    (again.allowed, &again.message, &again.object),
+                    (true, &None, &Some(object.clone())),
                     "stored object of {request}\nsettings: {settings}"
                 );
                 stored += 1;

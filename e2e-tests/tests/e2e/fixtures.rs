@@ -150,19 +150,13 @@ fn run_scenario(dir: &Path) -> usize {
                     rule,
                     reason,
                     message,
+                    action: priority_guard_sdk::model::settings::Action::Deny,
+                    ..
                 }),
                 "reject",
             ) => {
                 assert_eq!(Some(rule), want.rule.as_ref(), "{name}: rule");
-                let kind = match reason {
-                    RejectReason::ClassNotAllowed { .. } => "ClassNotAllowed",
-                    RejectReason::ClassRequired => "ClassRequired",
-                    RejectReason::PriorityTooHigh { .. } => "PriorityTooHigh",
-                    RejectReason::PriorityTooLow { .. } => "PriorityTooLow",
-                    RejectReason::PreemptionNotAllowed { .. } => "PreemptionNotAllowed",
-                    RejectReason::ClassDoesNotExist { .. } => "ClassDoesNotExist",
-                    RejectReason::PriorityClassRefused { .. } => "PriorityClassRefused",
-                };
+                let kind = reject_reason(reason);
                 assert_eq!(Some(kind), want.reason.as_deref(), "{name}: reason");
                 Some(message.clone())
             }
@@ -176,6 +170,26 @@ fn run_scenario(dir: &Path) -> usize {
                 assert_eq!(Some(rule), want.rule.as_ref(), "{name}: rule");
                 // The lookup's own error text differs between hosts; everything before it must not.
                 Some(messages::namespace_lookup_failed(namespace, rule, ""))
+            }
+            (
+                Ok(Outcome::Reject {
+                    rule,
+                    reason,
+                    message,
+                    action,
+                    default: None,
+                }),
+                "warn" | "audit",
+            ) => {
+                // A rule whose action lets the refusal through: the suffix is the action.
+                assert_eq!(action.as_str().to_lowercase(), suffix, "{name}: action");
+                assert_eq!(Some(rule), want.rule.as_ref(), "{name}: rule");
+                assert_eq!(
+                    Some(reject_reason(reason)),
+                    want.reason.as_deref(),
+                    "{name}: reason"
+                );
+                Some(message.clone())
             }
             (Ok(Outcome::Mutate { rule, class, patch }), "mutate") => {
                 assert_eq!(Some(rule), want.rule.as_ref(), "{name}: rule");
@@ -205,6 +219,34 @@ fn run_scenario(dir: &Path) -> usize {
             "accept" => {
                 assert!(response.allowed, "{name}: {response:?}");
                 assert!(response.patch.is_none(), "{name}: accepted unchanged");
+                assert_eq!(
+                    (&response.warnings, &response.audit_annotations),
+                    (&None, &None),
+                    "{name}: nothing to report"
+                );
+            }
+            "warn" => {
+                assert!(response.allowed, "{name}: {response:?}");
+                assert!(response.status.is_none(), "{name}: {response:?}");
+                assert_eq!(
+                    response.warnings,
+                    Some(vec![sdk_message.expect("message")]),
+                    "{name}: the message as the warning"
+                );
+                assert_eq!(response.audit_annotations, None, "{name}");
+            }
+            "audit" => {
+                assert!(response.allowed, "{name}: {response:?}");
+                assert!(response.status.is_none(), "{name}: {response:?}");
+                assert_eq!(
+                    response.audit_annotations,
+                    Some(BTreeMap::from([(
+                        "violation".to_owned(),
+                        sdk_message.expect("message")
+                    )])),
+                    "{name}: the message as the audit annotation"
+                );
+                assert_eq!(response.warnings, None, "{name}");
             }
             "reject" => {
                 assert!(!response.allowed, "{name}");
@@ -255,6 +297,19 @@ fn run_scenario(dir: &Path) -> usize {
         }
     }
     requests.len()
+}
+
+/// The name of a reason, as expected.yaml writes it.
+fn reject_reason(reason: &RejectReason) -> &'static str {
+    match reason {
+        RejectReason::ClassNotAllowed { .. } => "ClassNotAllowed",
+        RejectReason::ClassRequired => "ClassRequired",
+        RejectReason::PriorityTooHigh { .. } => "PriorityTooHigh",
+        RejectReason::PriorityTooLow { .. } => "PriorityTooLow",
+        RejectReason::PreemptionNotAllowed { .. } => "PreemptionNotAllowed",
+        RejectReason::ClassDoesNotExist { .. } => "ClassDoesNotExist",
+        RejectReason::PriorityClassRefused { .. } => "PriorityClassRefused",
+    }
 }
 
 /// Applies add/replace/remove ops on object members (enough for these patches).

@@ -165,6 +165,7 @@ fn kwctl_run_against_the_apiserver_decides_every_fixture_as_priority_guard_run()
     let (responses, dumps) = run_every_fixture(&home.0);
     assert!(responses.len() >= 60, "{} fixtures", responses.len());
     let (mut allowed, mut denied, mut patched) = (0, 0, 0);
+    let (mut warned, mut audited) = (0, 0);
     for (name, (kw, pg)) in &responses {
         assert_eq!(
             kw, pg,
@@ -178,18 +179,35 @@ fn kwctl_run_against_the_apiserver_decides_every_fixture_as_priority_guard_run()
             (Some(true), false) => allowed += 1,
             _ => denied += 1,
         }
-        // The outcome is the one the fixture's name says.
+        // The outcome is the one the fixture's name says. A Warn or Audit rule's refusal is an allowed request
+        // with the policy's message as kwctl's warning or `violation` audit annotation.
         let suffix = name.rsplit('_').next().unwrap_or("");
+        let warning = kw["warnings"].as_array().and_then(|w| match w.as_slice() {
+            [one] => one.as_str(),
+            _ => None,
+        });
+        let violation = kw["auditAnnotations"]["violation"].as_str();
         let outcome = match (
             kw["allowed"].as_bool(),
             kw.get("patch").is_some_and(|p| !p.is_null()),
+            warning,
+            violation,
         ) {
-            (Some(true), true) => "mutate",
-            (Some(true), false) => "accept",
-            _ => "reject",
+            (Some(true), _, Some(message), None) if !message.is_empty() => "warn",
+            (Some(true), _, None, Some(message)) if !message.is_empty() => "audit",
+            (Some(true), true, None, None) => "mutate",
+            (Some(true), false, None, None) => "accept",
+            (Some(false), _, None, None) => "reject",
+            _ => "unexpected",
         };
         assert_eq!(outcome, suffix, "{name}: {kw}");
+        warned += usize::from(outcome == "warn");
+        audited += usize::from(outcome == "audit");
     }
+    assert!(
+        warned > 0 && audited > 0,
+        "kwctl showed {warned} warnings and {audited} audit annotations"
+    );
     println!(
         "kwctl and policy.wasm under our host: {} fixtures alike ({allowed} allowed, {patched} patched, {denied} denied)",
         responses.len()

@@ -36,6 +36,8 @@ struct Loaded {
 pub struct Webhook {
     server: WebhookServer,
     loaded: Arc<Mutex<Option<Loaded>>>,
+    /// The warnings the policy webhook returned since [`Webhook::take_warnings`] was last called.
+    warnings: Arc<Mutex<Vec<String>>>,
     round: AtomicU64,
 }
 
@@ -44,16 +46,25 @@ pub fn webhook(plane: &ControlPlane) -> &'static Webhook {
     static WEBHOOK: OnceLock<Webhook> = OnceLock::new();
     WEBHOOK.get_or_init(|| {
         let loaded: Arc<Mutex<Option<Loaded>>> = Arc::default();
+        let warnings: Arc<Mutex<Vec<String>>> = Arc::default();
         let state = Arc::clone(&loaded);
+        let returned = Arc::clone(&warnings);
         let handler = move |path: &str, request: &Value| -> Value {
             if let Some(round) = path.strip_prefix("/probe/") {
                 return refusal(&format!("webhook probe {round}"));
             }
             let loaded = state.lock().unwrap_or_else(PoisonError::into_inner).clone();
-            match loaded {
+            let response = match loaded {
                 Some(loaded) => decide(&loaded, request),
                 None => refusal("no settings loaded"),
+            };
+            if let Some(list) = response["warnings"].as_array() {
+                returned
+                    .lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .extend(list.iter().filter_map(Value::as_str).map(str::to_owned));
             }
+            response
         };
         let server = WebhookServer::start(
             &plane.dir().join("apiserver.crt"),
@@ -64,6 +75,7 @@ pub fn webhook(plane: &ControlPlane) -> &'static Webhook {
         Webhook {
             server,
             loaded,
+            warnings,
             round: AtomicU64::new(0),
         }
     })
@@ -104,6 +116,12 @@ fn scaffolded_policy(settings_path: &std::path::Path) -> Value {
 }
 
 impl Webhook {
+    /// The warnings the policy webhook returned since the last call: the apiserver's own warnings (an unknown
+    /// field, ...) are told apart from the policy's by these.
+    pub fn take_warnings(&self) -> Vec<String> {
+        std::mem::take(&mut *self.warnings.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
     /// Registers the webhook for these settings on this cluster and returns when the apiserver calls it: the
     /// configuration holds, besides the policy's webhook, a probe for ConfigMaps labelled with this round in the
     /// `pg-sync` Namespace, refused once the configuration is in effect. Returns the configuration.

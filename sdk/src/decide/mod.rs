@@ -7,7 +7,7 @@ use crate::model::custom::CustomWorkload;
 use crate::model::kinds::{self, PodSpecKind};
 use crate::model::priority_class::PreemptionPolicy;
 use crate::model::priority_class::{PriorityClassInfo, PriorityClassRules};
-use crate::model::settings::{ClassPolicy, Settings};
+use crate::model::settings::{Action, ClassPolicy, Settings};
 use crate::read::request::{AdmissionRequestView, FoundPodSpec, RequestError};
 use patch::PatchOp;
 
@@ -33,7 +33,9 @@ pub enum Outcome {
         /// The operations, only on the paths the default concerns.
         patch: Vec<PatchOp>,
     },
-    /// Refuse it.
+    /// The rule refuses it. Only a rule whose `action` is [`Action::Deny`] refuses the request
+    /// ([`Outcome::refuses`]); under `Warn` or `Audit` it is let through, with `message` as a warning or an audit
+    /// annotation and with the default the rule gives (`default`).
     Reject {
         /// The rule that refused it.
         rule: String,
@@ -41,7 +43,41 @@ pub enum Outcome {
         reason: RejectReason,
         /// The message for the user.
         message: String,
+        /// What the refusal does: the rule's `action`.
+        action: Action,
+        /// The default written into the object, which a rule whose action lets the request through still gives
+        /// (a default is not a refusal). Always `None` under [`Action::Deny`].
+        default: Option<Defaulted>,
     },
+}
+
+/// The default class a request gets, as [`Outcome::Mutate`] writes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Defaulted {
+    /// The class written.
+    pub class: String,
+    /// The operations, only on the paths the default concerns.
+    pub patch: Vec<PatchOp>,
+}
+
+impl Outcome {
+    /// Whether the request is refused: a [`Outcome::Reject`] whose action is [`Action::Deny`].
+    pub fn refuses(&self) -> bool {
+        matches!(self, Outcome::Reject { action, .. } if action.refuses())
+    }
+
+    /// The patch the request gets: a [`Outcome::Mutate`]'s, or the default of a refusal that lets the request
+    /// through; empty otherwise.
+    pub fn patch(&self) -> &[PatchOp] {
+        match self {
+            Outcome::Mutate { patch, .. }
+            | Outcome::Reject {
+                default: Some(Defaulted { patch, .. }),
+                ..
+            } => patch,
+            _ => &[],
+        }
+    }
 }
 
 /// Why a request was accepted unchanged.
@@ -256,6 +292,8 @@ pub fn decide(
                 reason: RejectReason::PriorityClassRefused {
                     problems: refusal.problems,
                 },
+                action: rules.action,
+                default: None,
             },
         });
     }
@@ -319,25 +357,41 @@ pub fn decide(
     let mut patch = Vec::new();
     let mut applied_default = None;
     let mut reason = AcceptReason::ClassAllowed;
+    // The first refusal of a rule whose action lets the request through: the other pod specs still get the
+    // rule's default.
+    let mut refusal: Option<(RejectReason, String)> = None;
+    let deny = |reason: RejectReason, message: String| {
+        Ok(Outcome::Reject {
+            rule: rule.to_owned(),
+            reason,
+            message,
+            action: Action::Deny,
+            default: None,
+        })
+    };
     for found in specs.iter() {
         match named_class(found, settings) {
             Some(class) if policy.classes.allows(class) => {}
             Some(class) => {
-                return Ok(Outcome::Reject {
-                    rule: rule.to_owned(),
-                    reason: RejectReason::ClassNotAllowed {
-                        class: class.to_owned(),
-                    },
-                    message: messages::class_not_allowed_at(
-                        kind_name,
-                        name,
-                        namespace,
-                        class,
-                        &at(found),
-                        rule,
-                        &policy.classes,
-                    ),
-                });
+                if refusal.is_some() {
+                    continue;
+                }
+                let why = RejectReason::ClassNotAllowed {
+                    class: class.to_owned(),
+                };
+                let message = messages::class_not_allowed_at(
+                    kind_name,
+                    name,
+                    namespace,
+                    class,
+                    &at(found),
+                    rule,
+                    &policy.classes,
+                );
+                if policy.action.refuses() {
+                    return deny(why, message);
+                }
+                refusal = Some((why, message));
             }
             None => match &policy.default_priority_class {
                 Some(default) if writes_default => {
@@ -346,18 +400,21 @@ pub fn decide(
                 }
                 Some(_) => reason = AcceptReason::DefaultLeftToPods,
                 None if policy.require_priority_class => {
-                    return Ok(Outcome::Reject {
-                        rule: rule.to_owned(),
-                        reason: RejectReason::ClassRequired,
-                        message: messages::class_required_at(
-                            kind_name,
-                            name,
-                            namespace,
-                            &at(found),
-                            rule,
-                            &policy.classes,
-                        ),
-                    });
+                    if refusal.is_some() {
+                        continue;
+                    }
+                    let message = messages::class_required_at(
+                        kind_name,
+                        name,
+                        namespace,
+                        &at(found),
+                        rule,
+                        &policy.classes,
+                    );
+                    if policy.action.refuses() {
+                        return deny(RejectReason::ClassRequired, message);
+                    }
+                    refusal = Some((RejectReason::ClassRequired, message));
                 }
                 None => reason = AcceptReason::NoneGiven,
             },
@@ -365,7 +422,7 @@ pub fn decide(
     }
     // The values of the classes only after the names of every pod spec passed, so that a refusal for a name
     // comes first whichever pod spec holds it (as in the generated CEL, which sees the names only).
-    if policy.checks_class_values() {
+    if refusal.is_none() && policy.checks_class_values() {
         let checked = CheckedSpec {
             kind: kind_name,
             is_pod: builtin.is_some_and(PodSpecKind::is_pod),
@@ -380,20 +437,32 @@ pub fn decide(
                 Some(_) => None,
                 None => policy.default_priority_class.as_deref(),
             };
-            if let Some(rejection) =
+            if let Some((why, message)) =
                 checked.class_values(object, found, default_used, &mut cluster)?
             {
-                return Ok(rejection);
+                if policy.action.refuses() {
+                    return deny(why, message);
+                }
+                refusal = Some((why, message));
+                break;
             }
         }
     }
-    Ok(match applied_default {
-        Some(class) => Outcome::Mutate {
+    let default = applied_default.map(|class| Defaulted { class, patch });
+    Ok(match (refusal, default) {
+        (Some((reason, message)), default) => Outcome::Reject {
+            rule: rule.to_owned(),
+            reason,
+            message,
+            action: policy.action,
+            default,
+        },
+        (None, Some(Defaulted { class, patch })) => Outcome::Mutate {
             rule: rule.to_owned(),
             class,
             patch,
         },
-        None => Outcome::Accept {
+        (None, None) => Outcome::Accept {
             rule: Some(rule.to_owned()),
             reason,
         },
@@ -433,7 +502,7 @@ impl CheckedSpec<'_> {
         found: &FoundPodSpec<'_>,
         default_used: Option<&str>,
         cluster: &mut impl Cluster,
-    ) -> Result<Option<Outcome>, DecisionError> {
+    ) -> Result<Option<(RejectReason, String)>, DecisionError> {
         let named = found
             .spec
             .priority_class_name
@@ -464,7 +533,7 @@ impl CheckedSpec<'_> {
                             &self.policy.classes,
                         ),
                     };
-                    return Ok(Some(self.reject(
+                    return Ok(Some((
                         RejectReason::ClassDoesNotExist {
                             class: class.to_owned(),
                         },
@@ -485,7 +554,7 @@ impl CheckedSpec<'_> {
         if let Some(max) = self.policy.max_priority
             && info.value > max
         {
-            return Ok(Some(self.reject(
+            return Ok(Some((
                 RejectReason::PriorityTooHigh {
                     class: class.to_owned(),
                     priority: info.value,
@@ -504,7 +573,7 @@ impl CheckedSpec<'_> {
         if let Some(min) = self.policy.min_priority
             && info.value < min
         {
-            return Ok(Some(self.reject(
+            return Ok(Some((
                 RejectReason::PriorityTooLow {
                     class: class.to_owned(),
                     priority: info.value,
@@ -523,7 +592,7 @@ impl CheckedSpec<'_> {
         if let Some(allowed) = &self.policy.allowed_preemption_policies
             && !allowed.contains(&info.preemption_policy)
         {
-            return Ok(Some(self.reject(
+            return Ok(Some((
                 RejectReason::PreemptionNotAllowed {
                     class: class.to_owned(),
                     policy: info.preemption_policy,
@@ -540,14 +609,6 @@ impl CheckedSpec<'_> {
             )));
         }
         Ok(None)
-    }
-
-    fn reject(&self, reason: RejectReason, message: String) -> Outcome {
-        Outcome::Reject {
-            rule: self.rule.to_owned(),
-            reason,
-            message,
-        }
     }
 }
 

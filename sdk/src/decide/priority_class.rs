@@ -77,6 +77,7 @@ mod tests {
             allow_global_default: false,
             require_description: true,
             require_non_preempting_below: Some(100),
+            action: crate::model::settings::Action::Deny,
         }
     }
 

@@ -2,6 +2,7 @@
 //! label selectors, class patterns and the Kubernetes name rules. Types and their own small operations only:
 //! nothing here reads text or decides.
 
+pub mod action;
 pub mod custom;
 pub mod kinds;
 pub mod names;

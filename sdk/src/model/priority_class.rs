@@ -39,6 +39,8 @@ pub struct PriorityClassRules {
     pub require_description: bool,
     /// Classes with a `value` below this must have `preemptionPolicy: Never`.
     pub require_non_preempting_below: Option<i32>,
+    /// What a refusal does.
+    pub action: crate::model::action::Action,
 }
 
 impl PriorityClassRules {

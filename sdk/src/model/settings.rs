@@ -9,6 +9,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::model::action::Action;
 use crate::model::custom::{CustomWorkload, CustomWorkloadDoc};
 use crate::model::pattern::ClassPattern;
 use crate::model::priority_class::{PreemptionPolicy, PriorityClassRules};
@@ -75,6 +76,9 @@ pub struct RuleDoc {
     /// The preemption policies the class used may have (`Never`, `PreemptLowerPriority`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub allowed_preemption_policies: Option<Vec<String>>,
+    /// What a refusal by this rule does: `Deny` (the default), `Warn` or `Audit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
 }
 
 /// Validated settings.
@@ -122,6 +126,8 @@ pub struct ClassPolicy {
     pub min_priority: Option<i32>,
     /// The preemption policies the class used may have; `None` means any.
     pub allowed_preemption_policies: Option<BTreeSet<PreemptionPolicy>>,
+    /// What a refusal by the rule does.
+    pub action: Action,
 }
 
 impl ClassPolicy {
@@ -151,6 +157,9 @@ pub struct PriorityClassesDoc {
     /// Classes whose `value` is below this must have `preemptionPolicy: Never`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub require_non_preempting_below: Option<i64>,
+    /// What a refusal of a PriorityClass object does: `Deny` (the default), `Warn` or `Audit`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub action: Option<String>,
 }
 
 /// Which classes a rule lets through.

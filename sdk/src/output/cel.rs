@@ -19,7 +19,7 @@ use crate::model::pattern::ClassPattern;
 use crate::model::priority_class::PreemptionPolicy;
 use crate::model::priority_class::{self, PriorityClassRules};
 use crate::model::selector::{LabelSelector, Operator};
-use crate::model::settings::{ClassList, ClassPolicy, Settings};
+use crate::model::settings::{Action, ClassList, ClassPolicy, Settings};
 
 mod custom;
 
@@ -41,6 +41,11 @@ pub struct Validation {
     pub message_expression: String,
     /// A fixed text the apiserver shows if `message_expression` cannot be evaluated.
     pub message: String,
+    /// The action of the rule (or `priorityClasses` section) it checks: the policy it goes into, whose binding
+    /// has this `validationActions`.
+    pub action: Action,
+    /// Whether it checks PriorityClass objects (the `priorityClasses` settings) rather than pod specs.
+    pub checks_priority_classes: bool,
 }
 
 /// Which objects a set of expressions applies to: the kinds and the operations.
@@ -445,6 +450,8 @@ pub fn validating_rules(settings: &Settings) -> ValidatingRules {
                     &policy.classes,
                 )),
                 message: messages::class_not_allowed_by_rule(rule, &policy.classes),
+                action: policy.action,
+                checks_priority_classes: false,
             });
         }
         if policy.require_priority_class && policy.default_priority_class.is_none() {
@@ -459,6 +466,8 @@ pub fn validating_rules(settings: &Settings) -> ValidatingRules {
                     &policy.classes,
                 )),
                 message: messages::class_required_by_rule(rule, &policy.classes),
+                action: policy.action,
+                checks_priority_classes: false,
             });
         }
     }
@@ -565,6 +574,8 @@ fn class_value_checks(
                     &kind, &name, &namespace, &priority, &from, rule, max,
                 )),
                 message: messages::priority_too_high_by_rule(rule, max),
+                action: policy.action,
+                checks_priority_classes: false,
             });
         }
         // One refusal per Pod, in the policy's order (maxPriority, minPriority, allowedPreemptionPolicies): each
@@ -580,6 +591,8 @@ fn class_value_checks(
                     &kind, &name, &namespace, &priority, &from, rule, min,
                 )),
                 message: messages::priority_too_low_by_rule(rule, min),
+                action: policy.action,
+                checks_priority_classes: false,
             });
         }
         if let Some(allowed) = &policy.allowed_preemption_policies {
@@ -602,6 +615,8 @@ fn class_value_checks(
                     allowed,
                 )),
                 message: messages::preemption_not_allowed_by_rule(rule, allowed),
+                action: policy.action,
+                checks_priority_classes: false,
             });
         }
     }
@@ -658,6 +673,8 @@ fn priority_class_checks(rules: &PriorityClassRules) -> (Variable, Validation) {
                 &[PROBLEMS.to_string()],
             )),
             message: messages::PRIORITY_CLASS_REFUSED.to_owned(),
+            action: rules.action,
+            checks_priority_classes: true,
         },
     )
 }

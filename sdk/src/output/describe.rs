@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::decide::patch::PatchOp;
 use crate::decide::{AcceptReason, DecisionError, Outcome};
-use crate::model::settings::Settings;
+use crate::model::settings::{Action, Settings};
 use crate::output::manifest::{ManifestSubject, rule_default};
 
 /// What the policy would do with an object's CREATE.
@@ -19,6 +19,9 @@ pub enum Verdict {
     Defaulted,
     /// Refused.
     Denied,
+    /// Accepted (with its default, if any), and reported: the refusal of a rule whose action is `Warn` or
+    /// `Audit`.
+    Warned,
     /// Not a kind the policy checks.
     NotChecked,
 }
@@ -30,6 +33,7 @@ impl Verdict {
             Verdict::Allowed => "allowed",
             Verdict::Defaulted => "defaulted",
             Verdict::Denied => "denied",
+            Verdict::Warned => "warned",
             Verdict::NotChecked => "not-checked",
         }
     }
@@ -76,6 +80,9 @@ pub struct Description {
     pub default: Option<DefaultClass>,
     /// The JSON patch the policy would return (RFC 6902), for objects it would change.
     pub patch: Vec<PatchOp>,
+    /// For a warned object, the action of the rule that would refuse it: `Warn` (a warning to the client) or
+    /// `Audit` (an audit annotation).
+    pub action: Option<Action>,
 }
 
 /// Describes the decision on `subject` (see [`crate::output::manifest::ManifestRequest::decide`]).
@@ -104,6 +111,7 @@ pub fn describe(
                 }),
                 rule,
                 patch: Vec::new(),
+                action: None,
             }
         }
         Ok(Outcome::Mutate { rule, class, patch }) => Description {
@@ -118,13 +126,41 @@ pub fn describe(
             }),
             rule: Some(rule),
             patch,
+            action: None,
         },
+        Ok(Outcome::Reject {
+            rule,
+            message,
+            action,
+            default,
+            ..
+        }) if !action.refuses() => {
+            let (default, patch) = match default {
+                Some(d) => (
+                    Some(DefaultClass {
+                        class: d.class,
+                        applies_to: DefaultTarget::Object,
+                    }),
+                    d.patch,
+                ),
+                None => (None, Vec::new()),
+            };
+            Description {
+                verdict: Verdict::Warned,
+                rule: Some(rule),
+                message,
+                default,
+                patch,
+                action: Some(action),
+            }
+        }
         Ok(Outcome::Reject { rule, message, .. }) => Description {
             verdict: Verdict::Denied,
             rule: Some(rule),
             message,
             default: None,
             patch: Vec::new(),
+            action: None,
         },
         Err(error) => Description {
             verdict: Verdict::Denied,
@@ -136,6 +172,7 @@ pub fn describe(
             message: error.to_string(),
             default: None,
             patch: Vec::new(),
+            action: None,
         },
     }
 }

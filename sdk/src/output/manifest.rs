@@ -413,6 +413,7 @@ mod tests {
             rule,
             reason,
             message,
+            ..
         }) = outcome
         else {
             panic!("expected a rejection, got {outcome:?}");

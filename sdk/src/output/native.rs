@@ -9,7 +9,7 @@ use std::fmt;
 use serde::Serialize;
 
 use crate::model::custom::CustomWorkload;
-use crate::model::settings::Settings;
+use crate::model::settings::{Action, Settings};
 use crate::output::cel::{self, Target, Variable};
 
 /// The group of the admission policy kinds.
@@ -184,7 +184,7 @@ pub struct ValidatingAdmissionPolicySpec {
 pub struct ValidatingAdmissionPolicyBindingSpec {
     /// The policy.
     pub policy_name: String,
-    /// `[Deny]`.
+    /// `[Deny]`, `[Warn]` or `[Audit]`: the action of the rules whose validations the policy holds.
     pub validation_actions: Vec<&'static str>,
 }
 
@@ -314,59 +314,83 @@ fn variables(variables: Vec<Variable>) -> Vec<NamedExpression> {
         .collect()
 }
 
+/// The name of the ValidatingAdmissionPolicy (and its binding) that holds the validations of the rules with
+/// `action`: `name` itself for `Deny`, `name-warn` and `name-audit` for the others.
+pub fn validating_policy_name(name: &str, action: Action) -> String {
+    match action {
+        Action::Deny => name.to_owned(),
+        Action::Warn => format!("{name}-warn"),
+        Action::Audit => format!("{name}-audit"),
+    }
+}
+
 /// The admission objects for these settings.
 pub fn generate(settings: &Settings, options: &Options) -> Generated {
     let name = options.name.as_str();
     let v1 = format!("{API_GROUP}/v1");
     let validating = cel::validating_rules(settings);
     let mut documents = Vec::new();
-    // The apiserver refuses a ValidatingAdmissionPolicy without validations: settings that only set defaults (or
-    // restrict nothing) get none, and no binding.
-    if !validating.validations.is_empty() {
+    // One policy per action the rules use, each with the validations of the rules of that action and a binding
+    // with that `validationActions`: every validation is in exactly one policy. The apiserver refuses a
+    // ValidatingAdmissionPolicy without validations: an action no rule uses (and settings that only set
+    // defaults, or restrict nothing) get no policy and no binding.
+    let validating_variables = variables(validating.variables);
+    for action in Action::ALL {
+        let validations: Vec<&cel::Validation> = validating
+            .validations
+            .iter()
+            .filter(|v| v.action == action)
+            .collect();
+        if validations.is_empty() {
+            continue;
+        }
+        let policy_name = validating_policy_name(name, action);
+        let mut constraints = if validations.iter().any(|v| !v.checks_priority_classes) {
+            match_resources(&validating.targets, &validating.custom_targets)
+        } else {
+            MatchResources {
+                resource_rules: Vec::new(),
+            }
+        };
+        if validations.iter().any(|v| v.checks_priority_classes) {
+            constraints.resource_rules.push(NamedRuleWithOperations {
+                api_groups: vec![crate::model::priority_class::GROUP.to_owned()],
+                api_versions: vec!["v1".to_owned()],
+                operations: crate::model::priority_class::OPERATIONS
+                    .iter()
+                    .map(|o| (*o).to_owned())
+                    .collect(),
+                resources: vec![crate::model::priority_class::RESOURCE.to_owned()],
+                scope: "Cluster",
+            });
+        }
         documents.extend([
             Document::ValidatingPolicy(Object {
                 api_version: v1.clone(),
                 kind: "ValidatingAdmissionPolicy",
-                metadata: metadata(name),
+                metadata: metadata(&policy_name),
                 spec: ValidatingAdmissionPolicySpec {
                     failure_policy: "Fail",
-                    match_constraints: {
-                        let mut constraints =
-                            match_resources(&validating.targets, &validating.custom_targets);
-                        if validating.priority_classes {
-                            constraints.resource_rules.push(NamedRuleWithOperations {
-                                api_groups: vec![crate::model::priority_class::GROUP.to_owned()],
-                                api_versions: vec!["v1".to_owned()],
-                                operations: crate::model::priority_class::OPERATIONS
-                                    .iter()
-                                    .map(|o| (*o).to_owned())
-                                    .collect(),
-                                resources: vec![crate::model::priority_class::RESOURCE.to_owned()],
-                                scope: "Cluster",
-                            });
-                        }
-                        constraints
-                    },
-                    variables: variables(validating.variables),
-                    validations: validating
-                        .validations
+                    match_constraints: constraints,
+                    variables: validating_variables.clone(),
+                    validations: validations
                         .into_iter()
                         .map(|v| Validation {
-                            expression: v.expression,
-                            message: v.message,
-                            message_expression: v.message_expression,
+                            expression: v.expression.clone(),
+                            message: v.message.clone(),
+                            message_expression: v.message_expression.clone(),
                             reason: "Forbidden",
                         })
                         .collect(),
                 },
             }),
             Document::ValidatingBinding(Object {
-                api_version: v1,
+                api_version: v1.clone(),
                 kind: "ValidatingAdmissionPolicyBinding",
-                metadata: metadata(name),
+                metadata: metadata(&policy_name),
                 spec: ValidatingAdmissionPolicyBindingSpec {
-                    policy_name: name.to_owned(),
-                    validation_actions: vec!["Deny"],
+                    policy_name,
+                    validation_actions: vec![action.as_str()],
                 },
             }),
         ]);

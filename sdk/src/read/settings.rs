@@ -97,6 +97,7 @@ wire_type!(RULE, read_rule_field, RuleDoc {
     "maxPriority" => |r, path, doc| doc.max_priority = optional(r, path, integer)?,
     "minPriority" => |r, path, doc| doc.min_priority = optional(r, path, integer)?,
     "allowedPreemptionPolicies" => |r, path, doc| doc.allowed_preemption_policies = optional(r, path, strings)?,
+    "action" => |r, path, doc| doc.action = optional(r, path, string)?,
 });
 
 fn rule(r: &mut Reader<'_>, path: &Path<'_>) -> Result<RuleDoc> {
@@ -181,6 +182,7 @@ wire_type!(PRIORITY_CLASSES, read_priority_classes_field, PriorityClassesDoc {
     "allowGlobalDefault" => |r, path, doc| doc.allow_global_default = optional(r, path, boolean)?,
     "requireDescription" => |r, path, doc| doc.require_description = boolean(r, path)?,
     "requireNonPreemptingBelow" => |r, path, doc| doc.require_non_preempting_below = optional(r, path, integer)?,
+    "action" => |r, path, doc| doc.action = optional(r, path, string)?,
 });
 
 fn priority_classes(r: &mut Reader<'_>, path: &Path<'_>) -> Result<PriorityClassesDoc> {

@@ -8,8 +8,8 @@ use crate::model::pattern::ClassPattern;
 use crate::model::priority_class::{PreemptionPolicy, PriorityClassRules};
 use crate::model::selector::LabelSelector;
 use crate::model::settings::{
-    ClassList, ClassPolicy, FALLBACK_RULE_NAME, FieldError, Rule, RuleDoc, Settings, SettingsDoc,
-    SettingsError,
+    Action, ClassList, ClassPolicy, FALLBACK_RULE_NAME, FieldError, Rule, RuleDoc, Settings,
+    SettingsDoc, SettingsError,
 };
 
 impl Settings {
@@ -164,6 +164,7 @@ impl Settings {
                         &mut push,
                     )
                 }),
+                action: action(pc.action.as_deref(), &at, &mut push),
             }
         });
 
@@ -291,7 +292,26 @@ fn class_policy(
         max_priority,
         min_priority,
         allowed_preemption_policies,
+        action: action(rule.action.as_deref(), at, push),
     }
+}
+
+/// The `action` of a rule or section at `at`: `Deny` when it names none.
+fn action(
+    text: Option<&str>,
+    at: &dyn fmt::Display,
+    push: &mut impl FnMut(String, String),
+) -> Action {
+    let Some(text) = text else {
+        return Action::Deny;
+    };
+    Action::parse(text).unwrap_or_else(|| {
+        push(
+            format!("{at}.action"),
+            format!("\"{text}\" is not an action: use Deny, Warn or Audit"),
+        );
+        Action::Deny
+    })
 }
 
 /// A priority value: Kubernetes stores them as 32-bit integers.
