@@ -1,15 +1,22 @@
 #!/usr/bin/env bash
-# Runs every fuzz target for $1 seconds (default 60), each from a corpus seeded with fixtures/ (fuzz/seeds/).
+# Runs every fuzz target for $1 seconds (default 60), each from its kept corpus (fuzz/corpus/<target>/, in git),
+# the seeds of fixtures/ (fuzz/seeds/) and the inputs that once made it fail (fuzz/regressions/<target>/), then
+# minimizes the corpus (`cargo fuzz cmin`) so that what the run learned can be committed. The corpus and the
+# regressions are replayed by `make test` on the ordinary build (fuzz-properties/tests/replay.rs).
 # A crash stops the run with cargo-fuzz's report; its input is kept in fuzz/artifacts/<target>/. Once fixed, such
-# an input goes to fuzz/regressions/<target>/, which seeds the corpus and is replayed by the crates' tests.
+# an input goes to fuzz/regressions/<target>/ and becomes a regression test in the crate it concerns.
+# $2 (optional) names the targets to run, space-separated.
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-60}
+targets=${2:-settings decision mutation cel}
 declare -A seeds=([settings]=settings [cel]=settings [decision]=request [mutation]=request)
-for target in settings decision mutation cel; do
+for target in $targets; do
     mkdir -p "corpus/$target"
-    cp -n seeds/"${seeds[$target]}"/* "corpus/$target/"
-    # Inputs that once made the target fail stay in its corpus (regressions/<target>/).
-    if [ -d "regressions/$target" ]; then cp -n "regressions/$target"/* "corpus/$target/"; fi
-    cargo +nightly fuzz run "$target" "corpus/$target" -- -max_total_time="$seconds" -max_len=65536
+    # libFuzzer writes new inputs to the first directory and reads the others.
+    extra=("seeds/${seeds[$target]}")
+    if [ -d "regressions/$target" ]; then extra+=("regressions/$target"); fi
+    cargo +nightly fuzz run "$target" "corpus/$target" "${extra[@]}" -- -max_total_time="$seconds" -max_len=65536
+    cargo +nightly fuzz cmin "$target" "corpus/$target" -- -max_len=65536
 done
+du -sh corpus/*
