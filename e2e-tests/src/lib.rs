@@ -3,6 +3,10 @@
 //! ([`priority_plugin`]), an upper bound of their CEL cost ([`cost`]), and a real etcd and kube-apiserver
 //! ([`envtest`]) with a test webhook server for policy.wasm ([`webhook`]).
 
+/// The policy.wasm this build tests: built by `build.rs` as `make policy.wasm` builds it (or
+/// `PRIORITY_GUARD_POLICY_WASM`).
+pub const POLICY_WASM: &str = env!("POLICY_WASM");
+
 pub mod cost;
 pub mod envtest;
 pub mod native;

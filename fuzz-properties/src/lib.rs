@@ -4,7 +4,10 @@
 //! `fuzz/regressions/<target>/` on the ordinary build, so that what a campaign found guards every later change
 //! without nightly.
 
+use std::sync::{Arc, OnceLock};
+
 use priority_guard_e2e_tests::native::{NativePolicies, NativeVerdict};
+use priority_guard_host::{ClusterState, HostOptions, PolicyModule};
 use priority_guard_sdk::decide::Labels;
 use priority_guard_sdk::decide::patch::PatchOp;
 use priority_guard_sdk::kubewarden::Validator;
@@ -16,11 +19,12 @@ use serde_json::{Value, json};
 pub type Property = fn(&[u8]);
 
 /// The targets, by the name of their fuzz target and corpus directory.
-pub const TARGETS: [(&str, Property); 4] = [
+pub const TARGETS: [(&str, Property); 5] = [
     ("settings", settings),
     ("decision", decision),
     ("mutation", mutation),
     ("cel", cel),
+    ("wasm", wasm),
 ];
 
 /// The README's prod/preprod/dev settings, as JSON: a name rule, a selector rule (so lookups happen), a
@@ -233,5 +237,72 @@ pub fn cel(data: &[u8]) {
                 }
             }
         }
+    }
+}
+
+/// policy.wasm, compiled once, granted the lookups its metadata asks for.
+fn policy_module() -> &'static PolicyModule {
+    static MODULE: OnceLock<PolicyModule> = OnceLock::new();
+    MODULE.get_or_init(|| {
+        let wasm =
+            std::fs::read(priority_guard_e2e_tests::POLICY_WASM).expect("policy.wasm was built");
+        let options = HostOptions {
+            allowed_resources: Some(
+                [("v1".to_owned(), "Namespace".to_owned())]
+                    .into_iter()
+                    .chain([(
+                        "scheduling.k8s.io/v1".to_owned(),
+                        "PriorityClass".to_owned(),
+                    )])
+                    .collect(),
+            ),
+            allow_mutations: Some(true),
+            ..HostOptions::default()
+        };
+        PolicyModule::from_bytes(&wasm, options).expect("policy.wasm loads")
+    })
+}
+
+/// policy.wasm itself (the Wasm SIMD build, under the host crate, a fresh instance per input) answers the payload
+/// of any request bytes exactly as the native sdk does: the same ValidationResponse, byte for byte (verdict,
+/// message, code, mutated object, warnings). The request's namespace exists in both clusters, with the labels
+/// `labels` gives it.
+pub fn wasm(data: &[u8]) {
+    let payload = payload(data);
+    let native = Validator::default().validate(&payload, labels);
+    let mut objects = Vec::new();
+    let namespace = serde_json::from_slice::<Value>(data)
+        .ok()
+        .and_then(|request| request["namespace"].as_str().map(str::to_owned));
+    if let Some(namespace) = namespace.filter(|n| n != "broken") {
+        objects.push(json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": namespace, "labels": labels(&namespace).unwrap_or_default()}}));
+    }
+    let Ok(cluster) = ClusterState::from_objects(objects) else {
+        // A namespace the host's cluster model cannot hold (not a valid name): nothing to compare against.
+        return;
+    };
+    let instance = policy_module()
+        .instance(Arc::new(cluster))
+        .expect("an instance");
+    let answer = instance
+        .call("validate", &payload)
+        .unwrap_or_else(|e| panic!("policy.wasm failed instead of answering: {e:#}"));
+    if answer != native {
+        // A lookup the native side answered and the host did not (a namespace the host refuses to look up)
+        // words its error differently; everything else must be the same bytes.
+        let (w, n): (Value, Value) = (
+            serde_json::from_slice(&answer).expect("policy.wasm answers JSON"),
+            serde_json::from_slice(&native).expect("the sdk answers JSON"),
+        );
+        let lookup_failed = |v: &Value| {
+            v["message"].as_str().is_some_and(|m| {
+                m.starts_with("cannot decide the PriorityClass rule for namespace")
+            })
+        };
+        assert!(
+            lookup_failed(&w) && w["accepted"] == n["accepted"],
+            "policy.wasm and the native sdk differ:\n  policy.wasm: {w}\n  native:      {n}"
+        );
     }
 }
