@@ -9,8 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:-60}
-targets=${2:-settings decision mutation cel wasm}
-declare -A seeds=([settings]=settings [cel]=settings [decision]=request [mutation]=request [wasm]=request)
+targets=${2:-settings decision mutation cel wasm fast_yaml}
+declare -A seeds=([settings]=settings [cel]=settings [decision]=request [mutation]=request [wasm]=request [fast_yaml]=yaml)
 # The wasm target runs the policy.wasm that ships (stable, wasm-opt), not one built by the nightly toolchain.
 make -C .. policy.wasm >/dev/null
 export PRIORITY_GUARD_POLICY_WASM="$PWD/../policy.wasm"

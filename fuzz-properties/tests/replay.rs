@@ -5,7 +5,7 @@
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
 
-use priority_guard_fuzz_properties::TARGETS;
+use priority_guard_fuzz_properties::targets;
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
@@ -15,6 +15,7 @@ fn fuzz_dir() -> PathBuf {
 fn seeds(target: &str) -> &'static str {
     match target {
         "settings" | "cel" => "settings",
+        "fast_yaml" => "yaml",
         _ => "request",
     }
 }
@@ -35,7 +36,7 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
 fn every_kept_input_holds_the_properties_of_its_target() {
     let mut failed = Vec::new();
     let mut replayed = 0;
-    for (target, property) in TARGETS {
+    for (target, property) in targets() {
         let dirs = [
             fuzz_dir().join("corpus").join(target),
             fuzz_dir().join("regressions").join(target),
