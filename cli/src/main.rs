@@ -7,6 +7,7 @@ mod annotate;
 mod bench;
 mod check;
 mod input;
+mod labels;
 mod oci;
 mod run;
 mod scaffold;
