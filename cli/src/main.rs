@@ -9,6 +9,7 @@ mod check;
 mod input;
 mod labels;
 mod oci;
+mod report;
 mod run;
 mod scaffold;
 mod vap;
@@ -36,6 +37,9 @@ enum Command {
     Vap(vap::VapArgs),
     /// Check manifests (files, directories, `-`) against the settings, as the policy would decide them.
     Check(check::CheckArgs),
+    /// Report what the settings would do to a running cluster (from a dump or the cluster itself), and who can
+    /// preempt whom.
+    Report(report::ReportArgs),
     /// Push an annotated policy to an OCI registry, like `kwctl push`.
     Push(oci::PushArgs),
     /// Pull a policy from an OCI registry into a file.
@@ -55,6 +59,7 @@ fn main() -> ExitCode {
         Command::Vap(args) => vap::vap(&args),
         Command::Bench(args) => bench::bench(&args),
         Command::Check(args) => return check::check(&args),
+        Command::Report(args) => return report::report(&args),
         Command::Push(args) => oci::push(&args),
         Command::Pull(args) => oci::pull(&args),
         Command::Scaffold(command) => scaffold::scaffold(&command),
