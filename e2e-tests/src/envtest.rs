@@ -312,6 +312,8 @@ pub fn object_path(object: &Value, with_name: bool) -> Result<String> {
         "MutatingAdmissionPolicy" => "mutatingadmissionpolicies",
         "MutatingAdmissionPolicyBinding" => "mutatingadmissionpolicybindings",
         "MutatingWebhookConfiguration" => "mutatingwebhookconfigurations",
+        "PolicyReport" => "policyreports",
+        "ClusterPolicyReport" => "clusterpolicyreports",
         other => bail!("no resource known for kind {other:?}"),
     };
     let name = object["metadata"]["name"].as_str();

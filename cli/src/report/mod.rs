@@ -12,6 +12,7 @@
 //! is written but part of the input was skipped, which its top says (3 wins over 1).
 
 mod audit;
+mod bench;
 mod decision;
 mod dump;
 mod exposure;
@@ -72,7 +73,7 @@ pub(crate) struct ReportArgs {
     #[arg(
         long,
         value_name = "FILE",
-        required_unless_present = "kubeconfig",
+        required_unless_present_any = ["kubeconfig", "bench_dump"],
         conflicts_with = "kubeconfig"
     )]
     cluster_state: Option<PathBuf>,
@@ -97,6 +98,11 @@ pub(crate) struct ReportArgs {
     /// Write the report to this file instead of standard output.
     #[arg(short = 'o', long, value_name = "FILE")]
     output: Option<PathBuf>,
+
+    /// Write a generated dump of N Pods (N/10 workloads, N/200 namespaces) instead of a report, for
+    /// `make bench-report`.
+    #[arg(long, value_name = "N", hide = true, conflicts_with_all = ["cluster_state", "kubeconfig"])]
+    bench_dump: Option<usize>,
 }
 
 /// Exit statuses.
@@ -150,6 +156,18 @@ fn display_name(path: &Path) -> String {
 
 fn run(args: &ReportArgs) -> Result<u8> {
     let settings = load_settings(&args.settings)?;
+    if let Some(pods) = args.bench_dump {
+        let mut out: Box<dyn Write> = match &args.output {
+            Some(path) => Box::new(std::io::BufWriter::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("cannot write {}", path.display()))?,
+            )),
+            None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+        };
+        bench::generate(&mut out, pods)?;
+        out.flush()?;
+        return Ok(0);
+    }
     let baseline = args.baseline.as_deref().map(load_settings).transpose()?;
     let (text, source, mut skipped) = read_source(args, &settings)?;
     let report = build(

@@ -10,3 +10,4 @@ mod fixtures;
 mod kwctl;
 mod malformed;
 mod metadata;
+mod report;
