@@ -139,3 +139,205 @@ fn policy_reports_are_stored_by_the_apiserver_as_written() {
         "{classes:#}"
     );
 }
+
+/// A kubeconfig with the admin's context `envtest` and a context `reader` of a ServiceAccount that may list
+/// everything the report reads but Pods.
+fn kubeconfig_with_reader(plane: &ControlPlane) -> std::path::PathBuf {
+    let verbs = json!(["get", "list"]);
+    let role = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRole",
+        "metadata": {"name": "report-reader"},
+        "rules": [
+            {"apiGroups": [""], "resources": ["namespaces", "replicationcontrollers"], "verbs": verbs},
+            {"apiGroups": ["scheduling.k8s.io"], "resources": ["priorityclasses"], "verbs": verbs},
+            {"apiGroups": ["apps"], "resources": ["deployments", "replicasets", "statefulsets", "daemonsets"],
+             "verbs": verbs},
+            {"apiGroups": ["batch"], "resources": ["jobs", "cronjobs"], "verbs": verbs}]});
+    let binding = json!({"apiVersion": "rbac.authorization.k8s.io/v1", "kind": "ClusterRoleBinding",
+        "metadata": {"name": "report-reader"},
+        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "report-reader"},
+        "subjects": [{"kind": "ServiceAccount", "name": "report-reader", "namespace": "default"}]});
+    let account = json!({"apiVersion": "v1", "kind": "ServiceAccount",
+        "metadata": {"name": "report-reader", "namespace": "default"}});
+    for object in [&role, &binding, &account] {
+        plane.apply(object).unwrap_or_else(|e| panic!("{e:#}"));
+    }
+    let token = plane
+        .post(
+            "/api/v1/namespaces/default/serviceaccounts/report-reader/token",
+            &json!({"apiVersion": "authentication.k8s.io/v1", "kind": "TokenRequest",
+                    "spec": {"expirationSeconds": 3600}}),
+        )
+        .and_then(envtest::Reply::into_ok)
+        .unwrap_or_else(|e| panic!("{e:#}"));
+    let token = token["status"]["token"]
+        .as_str()
+        .expect("a token")
+        .to_owned();
+    let admin: Value = serde_json::from_str(
+        &std::fs::read_to_string(plane.kubeconfig()).expect("the admin kubeconfig"),
+    )
+    .expect("JSON kubeconfig");
+    let mut config = admin.clone();
+    config["users"]
+        .as_array_mut()
+        .expect("users")
+        .push(json!({"name": "reader", "user": {"token": token}}));
+    config["contexts"]
+        .as_array_mut()
+        .expect("contexts")
+        .push(json!({"name": "reader", "context": {"cluster": "envtest", "user": "reader"}}));
+    let path = plane.dir().join("kubeconfig-report");
+    std::fs::write(&path, config.to_string()).expect("write the kubeconfig");
+    path
+}
+
+fn run_report(
+    kubeconfig: &std::path::Path,
+    settings: &std::path::Path,
+    context: Option<&str>,
+) -> (i32, Value) {
+    let mut command = Command::new(engines::cli());
+    command
+        .args(["report", "--format", "json", "--settings"])
+        .arg(settings)
+        .arg("--kubeconfig")
+        .arg(kubeconfig);
+    if let Some(context) = context {
+        command.args(["--context", context]);
+    }
+    let output = engines::output(&mut command);
+    let report = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", String::from_utf8_lossy(&output.stderr)));
+    (output.status.code().unwrap_or(-1), report)
+}
+
+#[test]
+fn a_live_cluster_is_reported_and_a_kind_it_forbids_is_said_skipped() {
+    let plane = engines::control_plane();
+    let namespace = "report-live";
+    for object in [
+        json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
+               "metadata": {"name": "report-live-high"}, "value": 500_000}),
+        json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": namespace}}),
+        // No controller manager makes the namespace's default ServiceAccount, which a Pod needs.
+        json!({"apiVersion": "v1", "kind": "ServiceAccount", "metadata": {"name": "default", "namespace": namespace}}),
+        json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web", "namespace": namespace},
+               "spec": {"selector": {"matchLabels": {"app": "web"}}, "template": {
+                   "metadata": {"labels": {"app": "web"}},
+                   "spec": {"priorityClassName": "report-live-high",
+                            "containers": [{"name": "c", "image": "registry.example/web:1"}]}}}}),
+        json!({"apiVersion": "v1", "kind": "Pod", "metadata": {"name": "lone", "namespace": namespace},
+               "spec": {"priorityClassName": "report-live-high",
+                        "containers": [{"name": "c", "image": "registry.example/web:1",
+                                        "resources": {"requests": {"cpu": "1", "memory": "1Gi"}}}]}}),
+    ] {
+        plane.apply(&object).unwrap_or_else(|e| panic!("{e:#}"));
+    }
+    let kubeconfig = kubeconfig_with_reader(plane);
+    let settings = plane.dir().join("report-settings.yaml");
+    std::fs::write(
+        &settings,
+        "rules:\n  - name: live\n    namespaces: [report-live]\n    deniedPriorityClasses: [report-live-high]\n",
+    )
+    .expect("write settings");
+    let ours = |report: &Value, list: &str| -> Vec<String> {
+        report["audit"][list]
+            .as_array()
+            .expect("a list")
+            .iter()
+            .filter(|o| o["namespace"] == namespace)
+            .map(|o| {
+                format!(
+                    "{}/{} {}",
+                    o["kind"].as_str().unwrap_or(""),
+                    o["name"].as_str().unwrap_or(""),
+                    o["verdict"].as_str().unwrap_or("refused")
+                )
+            })
+            .collect()
+    };
+
+    // The admin reads everything: the Deployment and the Pod are refused, the Pod also as a running Pod.
+    let (status, report) = run_report(&kubeconfig, &settings, None);
+    assert_eq!(report["source"], "cluster envtest");
+    assert!(
+        !report["skipped"]
+            .as_array()
+            .expect("skipped")
+            .iter()
+            .any(|s| s.as_str().unwrap_or("").contains("forbids")),
+        "{:#}",
+        report["skipped"]
+    );
+    assert!(status == 1 || status == 3, "{status}");
+    assert_eq!(
+        ours(&report, "objects"),
+        ["Deployment/web denied", "Pod/lone denied"]
+    );
+    assert_eq!(ours(&report, "refusedRunningPods"), ["Pod/lone refused"]);
+    let exposure = report["exposure"]["namespaces"]
+        .as_array()
+        .expect("namespaces")
+        .iter()
+        .find(|n| n["namespace"] == namespace)
+        .cloned()
+        .expect("the namespace's exposure");
+    assert_eq!(exposure["highestPriority"], 500_000);
+    assert_eq!(exposure["cpuMillis"], 1000);
+
+    // The reader may not list Pods: they are skipped, said at the top, and the rest is reported.
+    let (status, report) = run_report(&kubeconfig, &settings, Some("reader"));
+    assert_eq!(status, 3);
+    assert_eq!(report["source"], "cluster reader");
+    let skipped = report["skipped"][0].as_str().expect("a skipped kind");
+    assert!(
+        skipped.starts_with("pods: the cluster forbids listing them (403 Forbidden"),
+        "{skipped}"
+    );
+    assert_eq!(ours(&report, "objects"), ["Deployment/web denied"]);
+    assert_eq!(ours(&report, "refusedRunningPods"), Vec::<String>::new());
+}
+
+#[test]
+fn an_unreachable_cluster_writes_no_report() {
+    let dir = std::env::temp_dir().join(format!(
+        "priority-guard-e2e-unreachable-{}",
+        std::process::id()
+    ));
+    std::fs::create_dir_all(&dir).expect("scratch");
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a port")
+        .port();
+    let kubeconfig = dir.join("kubeconfig");
+    std::fs::write(
+        &kubeconfig,
+        json!({"apiVersion": "v1", "kind": "Config",
+               "clusters": [{"name": "gone", "cluster": {"server": format!("http://127.0.0.1:{port}")}}],
+               "users": [{"name": "nobody", "user": {}}],
+               "contexts": [{"name": "gone", "context": {"cluster": "gone", "user": "nobody"}}],
+               "current-context": "gone"})
+        .to_string(),
+    )
+    .expect("write the kubeconfig");
+    let settings = dir.join("settings.yaml");
+    std::fs::write(&settings, "fallback: {}\n").expect("write settings");
+    let output = engines::output(
+        Command::new(engines::cli())
+            .args(["report", "--settings"])
+            .arg(&settings)
+            .arg("--kubeconfig")
+            .arg(&kubeconfig),
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(output.stdout.is_empty());
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(
+        stderr.contains(&format!(
+            "cannot reach the cluster at http://127.0.0.1:{port}"
+        )),
+        "{stderr}"
+    );
+}
