@@ -55,9 +55,14 @@ web: targets
 	wasm-bindgen --target web --no-typescript --out-dir $(WEB_OUT)/pkg $(WEB_WASM)
 	cp web/www/index.html web/www/style.css web/www/app.js $(WEB_OUT)/
 
-## The playground in Debian's Chromium (playwright-core); screenshots in target/playground-test/.
-web-test: web
+## The playground and the html page of `priority-guard report` (written here from the CLI's report fixture) in
+## Debian's Chromium (playwright-core); screenshots in target/playground-test/ and target/report-html/.
+web-test: web cli
 	@scripts/setup.sh packages npm
+	mkdir -p target/report-html
+	$(CLI) report --settings fixtures/prod-preprod-dev/settings.yaml \
+		--cluster-state cli/tests/report-fixtures/cluster.json --format html -o target/report-html/report.html \
+		|| test $$? -eq 1
 	cd web && npm test
 
 ## The main job on the built-in example: the prod/preprod/dev settings and requests under wasmtime.
@@ -92,11 +97,12 @@ bench-check:
 
 ## The speed and memory of `priority-guard report` (docs/performance.md): a generated dump of 100,000 Pods and
 ## 10,000 workloads in 500 namespaces, reported on one core (taskset) by the optimised build, with its maximum
-## resident memory (GNU time). In target/bench like bench-check.
+## resident memory (GNU time). In target/bench like bench-check, without the `cluster` feature (kube-rs), which
+## reading a dump does not use.
 BENCH_REPORT_PODS ?= 100000
 BENCH_REPORT_DUMP := target/bench/report-dump.json
 bench-report:
-	$(CARGO) build --profile host-release -p priority-guard-cli --target-dir target/bench
+	$(CARGO) build --profile host-release -p priority-guard-cli --no-default-features --target-dir target/bench
 	target/bench/host-release/priority-guard report --settings fixtures/prod-preprod-dev/settings.yaml \
 		--bench-dump $(BENCH_REPORT_PODS) -o $(BENCH_REPORT_DUMP)
 	ls -l $(BENCH_REPORT_DUMP)

@@ -33,7 +33,7 @@ h1{font-size:1.5em}h2{font-size:1.2em;margin-top:2em}\
 table{border-collapse:collapse;font-size:.9em}td,th{border:1px solid #ccc;padding:.25em .5em;text-align:left}\
 th{background:#f3f3f3}tr.bad td{background:#fde8e8}tr.changed td{background:#fff6dd}\
 .skipped{background:#fff3cd;border:1px solid #e0c060;padding:.5em 1em}\
-table.heat td{text-align:right;min-width:3em}table.heat th.to{writing-mode:vertical-rl}\
+table.heat{margin-bottom:1em}table.heat td{text-align:right;min-width:3em}table.heat th.to{writing-mode:vertical-rl}\
 .muted{color:#777}";
 
 /// Writes the page.
