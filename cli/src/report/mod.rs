@@ -179,17 +179,17 @@ fn run(args: &ReportArgs) -> Result<u8> {
         display_name(&args.settings),
         args.baseline.as_deref().map(display_name),
     );
-    let mut written = Vec::new();
-    write(&mut written, args.format, &report)?;
-    match &args.output {
-        Some(path) => std::fs::write(path, &written)
-            .with_context(|| format!("cannot write the report to {}", path.display()))?,
-        None => {
-            let mut out = std::io::stdout().lock();
-            out.write_all(&written)?;
-            out.flush()?;
-        }
-    }
+    // Written as it is made: the report of a large cluster is not held twice in memory.
+    let mut out: Box<dyn Write> = match &args.output {
+        Some(path) => Box::new(std::io::BufWriter::new(
+            std::fs::File::create(path)
+                .with_context(|| format!("cannot write the report to {}", path.display()))?,
+        )),
+        None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
+    };
+    write(&mut out, args.format, &report)?;
+    out.flush()?;
+    drop(out);
     for line in &report.skipped {
         eprintln!("skipped: {line}");
     }
