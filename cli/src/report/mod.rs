@@ -187,7 +187,9 @@ fn run(args: &ReportArgs) -> Result<u8> {
         )),
         None => Box::new(std::io::BufWriter::new(std::io::stdout().lock())),
     };
-    write(&mut out, args.format, &report)?;
+    // Colour only on a terminal, never in a file.
+    let colour = args.output.is_none() && text::colour_wanted();
+    write(&mut out, args.format, &report, colour)?;
     out.flush()?;
     drop(out);
     for line in &report.skipped {
@@ -316,10 +318,15 @@ pub(crate) fn build(
     }
 }
 
-/// Writes `report` in `format`.
-pub(crate) fn write(out: &mut dyn Write, format: Format, report: &Report) -> Result<()> {
+/// Writes `report` in `format`; `colour` for the text format on a terminal.
+pub(crate) fn write(
+    out: &mut dyn Write,
+    format: Format,
+    report: &Report,
+    colour: bool,
+) -> Result<()> {
     match format {
-        Format::Text => text::write(out, report, text::colour_wanted()),
+        Format::Text => text::write(out, report, colour),
         Format::Json => json::write(out, report),
         Format::Markdown => markdown::write(out, report),
         Format::Html => html::write(out, report),

@@ -76,3 +76,21 @@ pub(crate) fn write(out: &mut dyn Write, report: &Report, colour: bool) -> Resul
     }
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusals_are_red_and_defaults_yellow_only_with_colour() {
+        assert_eq!(paint("denied", Tone::Bad, true), "\x1b[31mdenied\x1b[0m");
+        assert_eq!(
+            paint("defaulted", Tone::Changed, true),
+            "\x1b[33mdefaulted\x1b[0m"
+        );
+        assert_eq!(paint("allowed", Tone::Plain, true), "allowed");
+        for tone in [Tone::Bad, Tone::Changed, Tone::Plain] {
+            assert_eq!(paint("x", tone, false), "x");
+        }
+    }
+}
