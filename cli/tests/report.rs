@@ -473,3 +473,65 @@ fn the_order_of_the_dump_does_not_change_the_report() {
     original["source"] = Value::Null;
     assert_eq!(reversed, original);
 }
+
+#[test]
+fn custom_workload_kinds_of_the_settings_are_decided_with_what_they_own() {
+    let scratch = common::Scratch::new("report-custom");
+    let dump = json!({"apiVersion": "v1", "kind": "List", "items": [
+        {"apiVersion": "argoproj.io/v1alpha1", "kind": "Rollout",
+         "metadata": {"name": "shop", "namespace": "dev", "uid": "r1"},
+         "spec": {"template": {"spec": {"priorityClassName": "prod-pc", "containers": []}}}},
+        {"apiVersion": "apps/v1", "kind": "ReplicaSet",
+         "metadata": {"name": "shop-1", "namespace": "dev", "uid": "rs1",
+                      "ownerReferences": [{"kind": "Rollout", "name": "shop", "uid": "r1", "controller": true}]},
+         "spec": {"template": {"spec": {"priorityClassName": "prod-pc", "containers": []}}}},
+        {"apiVersion": "v1", "kind": "Pod",
+         "metadata": {"name": "shop-1-a", "namespace": "dev",
+                      "ownerReferences": [{"kind": "ReplicaSet", "name": "shop-1", "uid": "rs1", "controller": true}]},
+         "spec": {"priorityClassName": "prod-pc", "priority": 1000000, "containers": []}},
+        {"apiVersion": "batch.volcano.sh/v1alpha1", "kind": "Job", "metadata": {"name": "train", "namespace": "prod"},
+         "spec": {"tasks": [{"template": {"spec": {"containers": []}}}]}}
+    ]});
+    let path = scratch.write("dump.json", dump.to_string());
+    let settings = common::root().join("fixtures/custom-workloads/settings.yaml");
+    let output = report(&[
+        "--settings",
+        settings.to_str().unwrap(),
+        "--cluster-state",
+        path.to_str().unwrap(),
+        "-f",
+        "json",
+    ]);
+    let doc = json_report(&output);
+    let objects: Vec<(String, String, Value)> = doc["audit"]["objects"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                format!(
+                    "{} {}",
+                    o["apiVersion"].as_str().unwrap(),
+                    o["kind"].as_str().unwrap()
+                ),
+                o["verdict"].as_str().unwrap().to_owned(),
+                o["owns"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        objects,
+        [
+            (
+                "argoproj.io/v1alpha1 Rollout".to_owned(),
+                "denied".to_owned(),
+                json!({"Pod": 1, "ReplicaSet": 1})
+            ),
+            (
+                "batch.volcano.sh/v1alpha1 Job".to_owned(),
+                "defaulted".to_owned(),
+                Value::Null
+            ),
+        ]
+    );
+}
