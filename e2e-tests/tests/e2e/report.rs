@@ -89,6 +89,7 @@ fn policy_reports_are_stored_by_the_apiserver_as_written() {
         ]
     );
     let plane = engines::control_plane();
+    let _turn = engines::exclusive();
     install_report_crds(plane);
     for report in &reports {
         if let Some(namespace) = report["metadata"]["namespace"].as_str() {
@@ -214,6 +215,7 @@ fn run_report(
 #[test]
 fn a_live_cluster_is_reported_and_a_kind_it_forbids_is_said_skipped() {
     let plane = engines::control_plane();
+    let _turn = engines::exclusive();
     let namespace = "report-live";
     for object in [
         json!({"apiVersion": "scheduling.k8s.io/v1", "kind": "PriorityClass",
