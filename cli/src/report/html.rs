@@ -166,3 +166,16 @@ fn heat_map(out: &mut dyn Write, report: &Report) -> Result<()> {
     writeln!(out, "</tbody></table>")?;
     Ok(())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn text_from_the_cluster_cannot_open_markup() {
+        assert_eq!(
+            escape(r#"<script>alert("x")</script> & 'y'"#),
+            "&lt;script&gt;alert(&quot;x&quot;)&lt;/script&gt; &amp; &#39;y&#39;"
+        );
+    }
+}
