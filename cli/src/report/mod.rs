@@ -137,6 +137,16 @@ pub(crate) struct Report {
 pub(crate) fn report(args: &ReportArgs) -> ExitCode {
     match run(args) {
         Ok(code) => ExitCode::from(code),
+        // The reader of standard output stopped reading (`| head`): nothing more to say.
+        Err(error)
+            if error.chain().any(|cause| {
+                cause
+                    .downcast_ref::<std::io::Error>()
+                    .is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            }) =>
+        {
+            ExitCode::SUCCESS
+        }
         Err(error) => {
             eprintln!("error: {error:#}");
             ExitCode::from(status::UNUSABLE)
