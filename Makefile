@@ -10,7 +10,7 @@ CLI := target/debug/priority-guard
 WEB_WASM := $(WASM_TARGET_DIR)/wasm32-unknown-unknown/release/priority_guard_web.wasm
 WEB_OUT := target/playground
 
-.PHONY: demo test setup targets lint policy.wasm annotated-policy.wasm cli bench bench-check bench-cel differential fuzz clean web web-test artifacthub-pkg.yml
+.PHONY: demo test setup targets lint policy.wasm annotated-policy.wasm cli bench bench-check bench-report bench-cel differential fuzz clean web web-test artifacthub-pkg.yml
 
 ## What `make test` needs on a fresh machine (Debian 12, Rust through rustup, npm), installed only where it is
 ## missing: the wasm targets, rustfmt and clippy, Debian's docker-registry, chromium and binaryen, wasm-bindgen-cli
@@ -57,9 +57,14 @@ web: targets
 	wasm-bindgen --target web --no-typescript --out-dir $(WEB_OUT)/pkg $(WEB_WASM)
 	cp web/www/index.html web/www/style.css web/www/app.js $(WEB_OUT)/
 
-## The playground in Debian's Chromium (playwright-core); screenshots in target/playground-test/.
-web-test: web
+## The playground and the html page of `priority-guard report` (written here from the CLI's report fixture) in
+## Debian's Chromium (playwright-core); screenshots in target/playground-test/ and target/report-html/.
+web-test: web cli
 	@scripts/setup.sh packages npm
+	mkdir -p target/report-html
+	$(CLI) report --settings fixtures/prod-preprod-dev/settings.yaml \
+		--cluster-state cli/tests/report-fixtures/cluster.json --format html -o target/report-html/report.html \
+		|| test $$? -eq 1
 	cd web && npm test
 
 ## The main job on the built-in example: the prod/preprod/dev settings and requests under wasmtime.
@@ -91,6 +96,22 @@ fuzz:
 bench-check:
 	$(CARGO) build --profile host-release -p priority-guard-cli --target-dir target/bench
 	target/bench/host-release/priority-guard check --settings fixtures/prod-preprod-dev/settings.yaml --bench-corpus 100000
+
+## The speed and memory of `priority-guard report` (docs/performance.md): a generated dump of 100,000 Pods and
+## 10,000 workloads in 500 namespaces, reported on one core (taskset) by the optimised build, with its maximum
+## resident memory (GNU time). In target/bench like bench-check, without the `cluster` feature (kube-rs), which
+## reading a dump does not use.
+BENCH_REPORT_PODS ?= 100000
+BENCH_REPORT_DUMP := target/bench/report-dump.json
+bench-report:
+	$(CARGO) build --profile host-release -p priority-guard-cli --no-default-features --target-dir target/bench
+	target/bench/host-release/priority-guard report --settings fixtures/prod-preprod-dev/settings.yaml \
+		--bench-dump $(BENCH_REPORT_PODS) -o $(BENCH_REPORT_DUMP)
+	ls -l $(BENCH_REPORT_DUMP)
+	for format in json text; do /usr/bin/time -f "$$format: %e s elapsed, %U s user, %M KB max RSS" \
+		taskset -c 0 target/bench/host-release/priority-guard report \
+		--settings fixtures/prod-preprod-dev/settings.yaml --cluster-state $(BENCH_REPORT_DUMP) \
+		--format $$format -o target/bench/report.$$format || test $$? -le 3; done
 
 ## The CEL cost of the generated admission policies for 3, 10 and 100 rules (docs/native-policies.md).
 ## A report from an upper-bound estimate, built in the dev profile like the tests.

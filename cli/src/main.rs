@@ -7,8 +7,10 @@ mod annotate;
 mod bench;
 mod check;
 mod input;
+mod labels;
 #[cfg(feature = "oci")]
 mod oci;
+mod report;
 mod run;
 mod scaffold;
 mod vap;
@@ -36,6 +38,9 @@ enum Command {
     Vap(vap::VapArgs),
     /// Check manifests (files, directories, `-`) against the settings, as the policy would decide them.
     Check(check::CheckArgs),
+    /// Report what the settings would do to a running cluster (from a dump or the cluster itself), and who can
+    /// preempt whom.
+    Report(report::ReportArgs),
     /// Push an annotated policy to an OCI registry, like `kwctl push`.
     #[cfg(feature = "oci")]
     Push(oci::PushArgs),
@@ -82,6 +87,7 @@ fn main() -> ExitCode {
         Command::Vap(args) => vap::vap(&args),
         Command::Bench(args) => bench::bench(&args),
         Command::Check(args) => return check::check(&args),
+        Command::Report(args) => return report::report(&args),
         #[cfg(feature = "oci")]
         Command::Push(args) => oci::push(&args),
         #[cfg(feature = "oci")]

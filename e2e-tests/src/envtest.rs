@@ -331,6 +331,11 @@ pub fn object_path(object: &Value, with_name: bool) -> Result<String> {
         "MutatingAdmissionPolicyBinding" => "mutatingadmissionpolicybindings",
         "MutatingWebhookConfiguration" => "mutatingwebhookconfigurations",
         "ValidatingWebhookConfiguration" => "validatingwebhookconfigurations",
+        "Deployment" => "deployments",
+        "ClusterRole" => "clusterroles",
+        "ClusterRoleBinding" => "clusterrolebindings",
+        "PolicyReport" => "policyreports",
+        "ClusterPolicyReport" => "clusterpolicyreports",
         other => bail!("no resource known for kind {other:?}"),
     };
     let name = object["metadata"]["name"].as_str();

@@ -15,9 +15,9 @@ use anyhow::Result;
 use priority_guard_sdk::Settings;
 
 use super::documents::Syntax;
-use super::labels::NamespaceLabels;
 use super::report::Summary;
 use super::{Checker, Format, write_results};
+use crate::labels::NamespaceLabels;
 
 /// How many times the corpus is checked; the median run is reported.
 const ROUNDS: usize = 3;

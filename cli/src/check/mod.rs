@@ -14,8 +14,7 @@ mod documents;
 mod fast_yaml;
 mod github;
 mod json;
-mod labels;
-mod report;
+pub(crate) mod report;
 mod sarif;
 mod text;
 
@@ -31,9 +30,9 @@ use priority_guard_sdk::{DecisionError, Outcome, Settings};
 use serde_json::Value;
 
 use crate::input;
+use crate::labels::NamespaceLabels;
 use documents::{Buffers, Item, Source, Syntax};
 use fast_yaml::Header;
-use labels::NamespaceLabels;
 use report::{CheckResult, Summary};
 
 /// How results are printed.

@@ -79,6 +79,26 @@ pub(crate) mod rule_ids {
     pub(crate) const MALFORMED: &str = "malformed-document";
 }
 
+/// The finding of a refusal, from its reason (`None` for an accepted or defaulted object). A default is one
+/// finding, [`rule_ids::DEFAULTED`], whether the object or its Pods get it.
+pub(crate) fn refusal_finding(decision: &Result<Outcome, DecisionError>) -> Option<&'static str> {
+    match decision {
+        Ok(Outcome::Accept { .. } | Outcome::Mutate { .. }) => None,
+        Ok(Outcome::Reject { reason, .. }) => Some(match reason {
+            RejectReason::ClassNotAllowed { .. } => rule_ids::NOT_ALLOWED,
+            RejectReason::ClassRequired => rule_ids::REQUIRED,
+            RejectReason::PriorityTooHigh { .. }
+            | RejectReason::PriorityTooLow { .. }
+            | RejectReason::PreemptionNotAllowed { .. }
+            | RejectReason::ClassDoesNotExist { .. } => rule_ids::VALUES,
+            RejectReason::PriorityClassRefused { .. } => rule_ids::CLASS_OBJECT,
+        }),
+        Err(DecisionError::Request(_)) => Some(rule_ids::UNREADABLE_OBJECT),
+        Err(DecisionError::NamespaceLookup { .. }) => Some(rule_ids::NAMESPACE_LABELS),
+        Err(DecisionError::PriorityClassLookup { .. }) => Some(rule_ids::CLASS_LOOKUP),
+    }
+}
+
 /// The result for one document.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "camelCase")]
@@ -167,23 +187,7 @@ impl CheckResult {
             default: None,
             patch: Vec::new(),
         };
-        // The finding of a refusal comes from its reason; a default is one finding whether the object or its
-        // Pods get it.
-        let refusal = match &decision {
-            Ok(Outcome::Accept { .. } | Outcome::Mutate { .. }) => None,
-            Ok(Outcome::Reject { reason, .. }) => Some(match reason {
-                RejectReason::ClassNotAllowed { .. } => rule_ids::NOT_ALLOWED,
-                RejectReason::ClassRequired => rule_ids::REQUIRED,
-                RejectReason::PriorityTooHigh { .. }
-                | RejectReason::PriorityTooLow { .. }
-                | RejectReason::PreemptionNotAllowed { .. }
-                | RejectReason::ClassDoesNotExist { .. } => rule_ids::VALUES,
-                RejectReason::PriorityClassRefused { .. } => rule_ids::CLASS_OBJECT,
-            }),
-            Err(DecisionError::Request(_)) => Some(rule_ids::UNREADABLE_OBJECT),
-            Err(DecisionError::NamespaceLookup { .. }) => Some(rule_ids::NAMESPACE_LABELS),
-            Err(DecisionError::PriorityClassLookup { .. }) => Some(rule_ids::CLASS_LOOKUP),
-        };
+        let refusal = refusal_finding(&decision);
         let description = describe(settings, &subject, decision);
         result.rule_id = refusal
             .or((description.verdict == describe::Verdict::Defaulted)

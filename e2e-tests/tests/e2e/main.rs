@@ -11,4 +11,5 @@ mod fixtures;
 mod kwctl;
 mod malformed;
 mod metadata;
+mod report;
 mod webhook;

@@ -9,7 +9,7 @@
 //! Every namespace also carries `kubernetes.io/metadata.name: <name>`, which the apiserver sets on all of them.
 //!
 //! The PriorityClasses that rules with `maxPriority` or `allowedPreemptionPolicies` look up come from
-//! `--cluster-state` only.
+//! `--cluster-state` only. `check` and `report` share these lookups.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -70,45 +70,56 @@ impl NamespaceLabels {
                     None,
                 )
                 .context("cannot list the PriorityClasses of the cluster state")?;
-            labels.classes = Some(
-                classes
-                    .into_iter()
-                    .map(|object| {
-                        let name = object
-                            .pointer("/metadata/name")
-                            .and_then(serde_json::Value::as_str)
-                            .unwrap_or_default()
-                            .to_owned();
-                        let info = PriorityClassInfo::from_json(
-                            &object.to_string(),
-                            &format!("PriorityClass \"{name}\""),
-                        )
-                        .map_err(|e| format!("the cluster state {}: {e}", path.display()));
-                        (name, info)
-                    })
-                    .collect(),
-            );
-            for object in namespaces {
-                match namespace_labels(object) {
-                    Ok(Some((name, found))) => {
-                        labels.cluster.insert(name, Ok(found));
-                    }
-                    Ok(None) => {}
-                    Err(error) => {
-                        let name = object
-                            .pointer("/metadata/name")
-                            .and_then(serde_json::Value::as_str)
-                            .unwrap_or_default()
-                            .to_owned();
-                        labels.cluster.insert(
-                            name,
-                            Err(format!("the cluster state {}: {error}", path.display())),
-                        );
-                    }
-                }
+            let origin = format!("the cluster state {}", path.display());
+            labels.classes_read();
+            for object in classes.into_iter().chain(namespaces) {
+                labels.add_cluster_object(object, &origin);
             }
         }
         Ok(labels)
+    }
+
+    /// Records a Namespace or PriorityClass of the cluster (`--cluster-state`, or what `report` read); other
+    /// objects are ignored. `origin` names where it was read, for the decision's message when it is unusable.
+    /// A PriorityClass makes classes known: a cluster without one then has no such class, rather than no
+    /// PriorityClass lookup.
+    pub(crate) fn add_cluster_object(&mut self, object: &serde_json::Value, origin: &str) {
+        let name = || {
+            object
+                .pointer("/metadata/name")
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
+        let kind = object.get("kind").and_then(serde_json::Value::as_str);
+        if kind == Some(priority_classes::KIND)
+            && object.get("apiVersion").and_then(serde_json::Value::as_str)
+                == Some(priority_classes::API_VERSION)
+        {
+            let name = name();
+            let info = PriorityClassInfo::from_json(
+                &object.to_string(),
+                &format!("PriorityClass \"{name}\""),
+            )
+            .map_err(|e| format!("{origin}: {e}"));
+            self.classes.get_or_insert_default().insert(name, info);
+            return;
+        }
+        match namespace_labels(object) {
+            Ok(Some((name, found))) => {
+                self.cluster.insert(name, Ok(found));
+            }
+            Ok(None) => {}
+            Err(error) => {
+                self.cluster
+                    .insert(name(), Err(format!("{origin}: {error}")));
+            }
+        }
+    }
+
+    /// Marks PriorityClasses as read (none yet): lookups then find no class instead of failing.
+    pub(crate) fn classes_read(&mut self) {
+        self.classes.get_or_insert_default();
     }
 
     /// Records a Namespace found in the input.
