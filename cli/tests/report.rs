@@ -165,9 +165,7 @@ fn a_warn_rule_reports_warnings_not_refusals() {
             let trimmed = line.trim_start();
             let indent = &line[..line.len() - trimmed.len()];
             let mut out = vec![line.to_owned()];
-            if trimmed.starts_with("- name:") {
-                out.push(format!("{indent}  action: Warn"));
-            } else if trimmed == "fallback:" {
+            if trimmed.starts_with("- name:") || trimmed == "fallback:" {
                 out.push(format!("{indent}  action: Warn"));
             }
             out
