@@ -1,8 +1,8 @@
-//! The `fast_yaml` target: the properties of `priority_guard_fuzz_properties::fast_yaml`, which
+//! The `fast_yaml` target: the properties of `priority_guard_fuzz_properties::yaml::fast_yaml`, which
 //! `fuzz-properties/tests/replay.rs` also checks on every kept input.
 
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| priority_guard_fuzz_properties::fast_yaml(data));
+fuzz_target!(|data: &[u8]| priority_guard_fuzz_properties::yaml::fast_yaml(data));
