@@ -276,19 +276,28 @@ fn policy_module() -> &'static PolicyModule {
 
 /// policy.wasm itself (the Wasm SIMD build, under the host crate, a fresh instance per input) answers the payload
 /// of any request bytes exactly as the native sdk does: the same ValidationResponse, byte for byte (verdict,
-/// message, code, mutated object, warnings). The request's namespace exists in both clusters, with the labels
-/// `labels` gives it.
+/// message, code, mutated object, warnings). The namespaces the request names exist in both clusters, with the
+/// labels `labels` gives them.
 pub fn wasm(data: &[u8]) {
     let payload = payload(data);
     let native = Validator::default().validate(&payload, labels);
-    let mut objects = Vec::new();
-    let namespace = serde_json::from_slice::<Value>(data)
-        .ok()
-        .and_then(|request| request["namespace"].as_str().map(str::to_owned));
-    if let Some(namespace) = namespace.filter(|n| n != "broken") {
-        objects.push(json!({"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": namespace, "labels": labels(&namespace).unwrap_or_default()}}));
-    }
+    // Every namespace the request could be decided in: its own, else its object's (or old object's).
+    let request = serde_json::from_slice::<Value>(data).unwrap_or_default();
+    let mut namespaces: Vec<&str> = [
+        &request["namespace"],
+        &request["object"]["metadata"]["namespace"],
+        &request["oldObject"]["metadata"]["namespace"],
+    ]
+    .into_iter()
+    .filter_map(Value::as_str)
+    .filter(|n| *n != "broken")
+    .collect();
+    namespaces.sort_unstable();
+    namespaces.dedup();
+    let objects = namespaces.into_iter().map(|namespace| {
+        json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": namespace, "labels": labels(namespace).unwrap_or_default()}})
+    });
     let Ok(cluster) = ClusterState::from_objects(objects) else {
         // A namespace the host's cluster model cannot hold (not a valid name): nothing to compare against.
         return;

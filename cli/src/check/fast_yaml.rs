@@ -109,10 +109,16 @@ impl Reader {
 }
 
 /// The lines of `piece` that hold more than spaces or a comment; `None` when the piece has a tab, a carriage
-/// return, a byte order mark, or a line starting with `---`, `...` or `%`.
+/// return, a byte order mark, a line starting with `---`, `...` or `%`, or a character YAML does not allow.
 fn split_lines(piece: &str, lines: &mut Vec<Line>) -> Option<()> {
     lines.clear();
     if piece.starts_with('\u{feff}') {
+        return None;
+    }
+    // serde_yaml_ng refuses a document with a character outside YAML's printable set, even in a comment, and
+    // breaks lines where this reader would not, so the reader gives up: ASCII controls stop a line (`line_stop`),
+    // the others are looked for here.
+    if !piece.is_ascii() && piece.chars().any(is_non_ascii_control) {
         return None;
     }
     let bytes = piece.as_bytes();
@@ -126,7 +132,7 @@ fn split_lines(piece: &str, lines: &mut Vec<Line>) -> Option<()> {
         i = line_stop(bytes, i);
         match bytes.get(i) {
             None | Some(b'\n') => {}
-            // A tab or a carriage return.
+            // A tab, a carriage return or another control character.
             Some(_) => return None,
         }
         let mut end = i;
@@ -150,7 +156,18 @@ fn split_lines(piece: &str, lines: &mut Vec<Line>) -> Option<()> {
     Some(())
 }
 
-/// [`BYTES`]: a newline, tab or carriage return, which ends the text of a line.
+/// Whether `c`, not ASCII, is a character serde_yaml_ng's libyaml does not read as text: a C1 control, U+FFFE or
+/// U+FFFF (outside YAML's printable set: "control characters are not allowed"), or NEL, LS and PS (U+0085,
+/// U+2028, U+2029), which libyaml takes as line breaks.
+fn is_non_ascii_control(c: char) -> bool {
+    matches!(
+        c,
+        '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{fffe}' | '\u{ffff}'
+    )
+}
+
+/// [`BYTES`]: a newline, tab, carriage return or other ASCII control character (DEL too), which ends the text of
+/// a line.
 const LINE_STOP: u8 = 1;
 /// [`BYTES`]: a `:`, which may end a key, or a byte a plain key may not hold (flow indicators, `#`, `&`, `*`,
 /// `!`, `|`, `>`, quotes).
@@ -161,9 +178,12 @@ const ESCAPED: u8 = 4;
 /// What each byte is to the scans above, looked up rather than compared one by one.
 static BYTES: [u8; 256] = {
     let mut table = [0; 256];
-    table[b'\n' as usize] |= LINE_STOP;
-    table[b'\t' as usize] |= LINE_STOP;
-    table[b'\r' as usize] |= LINE_STOP;
+    let mut c = 0;
+    while c < 0x20 {
+        table[c] |= LINE_STOP;
+        c += 1;
+    }
+    table[0x7f] |= LINE_STOP;
     let key_stops = b":{}[],#&*!|>\"'";
     let mut i = 0;
     while i < key_stops.len() {
@@ -180,8 +200,8 @@ static BYTES: [u8; 256] = {
     table
 };
 
-/// Where the first newline, tab or carriage return at or after `from` is (else the end): eight bytes at a time,
-/// as lines are some 30 bytes long.
+/// Where the first newline, tab, carriage return or other ASCII control character at or after `from` is (else the
+/// end): eight bytes at a time, as lines are some 30 bytes long.
 fn line_stop(bytes: &[u8], from: usize) -> usize {
     const ONES: u64 = u64::from_le_bytes([1; 8]);
     const HIGH: u64 = ONES << 7;
@@ -191,12 +211,15 @@ fn line_stop(bytes: &[u8], from: usize) -> usize {
         let x = word ^ (ONES * u64::from(b));
         x.wrapping_sub(ONES) & !x & HIGH
     };
+    // The high bit of each byte of `word` below 0x20 (the C0 controls, newline, tab and carriage return among
+    // them): exact for the lowest such byte, as above.
+    let controls = |word: u64| word.wrapping_sub(ONES * 0x20) & !word & HIGH;
     let mut i = from;
     while let Some(chunk) = bytes.get(i..i + 8) {
         let mut word = [0; 8];
         word.copy_from_slice(chunk);
         let word = u64::from_le_bytes(word);
-        let found = matches(word, b'\n') | matches(word, b'\t') | matches(word, b'\r');
+        let found = controls(word) | matches(word, 0x7f);
         if found != 0 {
             return i + (found.trailing_zeros() / 8) as usize;
         }
@@ -962,13 +985,14 @@ mod tests {
     }
 
     #[test]
-    fn line_stop_finds_the_first_newline_tab_or_carriage_return() {
+    fn line_stop_finds_the_first_newline_tab_carriage_return_or_other_control() {
         let text = "0123456789abcdef0123456789abcdef";
-        for at in 0..text.len() {
-            for stop in ['\n', '\t', '\r'] {
+        let stops = (0u8..0x20).chain([0x7f]).map(char::from);
+        for stop in stops {
+            for at in 0..text.len() {
                 let mut line = text.to_owned();
                 line.replace_range(at..=at, &stop.to_string());
-                // A later stop, and bytes that a word-wise comparison could mistake for one.
+                // A later stop, and bytes that a word-wise comparison could mistake for one (the high bit set).
                 line.push_str("\n\u{8a}\u{0b}");
                 for from in 0..=at {
                     assert_eq!(line_stop(line.as_bytes(), from), at, "{line:?} from {from}");
@@ -978,7 +1002,34 @@ mod tests {
         }
         assert_eq!(line_stop(b"abc", 0), 3);
         assert_eq!(line_stop(b"", 0), 0);
-        assert_eq!(line_stop(b"\x0b\x0c\x0e\x8a\x8d\x89 abcdefgh", 0), 15);
+        assert_eq!(line_stop(b"\x8a\x8d\x89\xa0 abcdefgh\x0b", 0), 13);
+    }
+
+    /// Found by the `fast_yaml` fuzz target: a NUL in a comment, which serde_yaml_ng refuses ("control characters
+    /// are not allowed") and the reader read. Every character outside YAML's printable set, and the line breaks
+    /// beyond ASCII, make it give up.
+    #[test]
+    fn characters_yaml_does_not_allow_make_the_reader_give_up() {
+        let controls = (0u8..0x20)
+            .filter(|b| !matches!(b, b'\n'))
+            .map(char::from)
+            .chain([
+                '\u{7f}', '\u{80}', '\u{85}', '\u{9f}', '\u{2028}', '\u{2029}', '\u{fffe}',
+                '\u{ffff}',
+            ]);
+        for c in controls {
+            for piece in [
+                format!("# a comment {c}\na: 1\n"),
+                format!("a: b{c}c\n"),
+                format!("a: \"b{c}\"\n"),
+            ] {
+                assert_eq!(parse(&piece), None, "{piece:?}");
+                assert!(agrees(&piece));
+            }
+        }
+        // Printable characters beyond ASCII are read.
+        assert!(parse("a: b\u{a0}c é\n").is_some());
+        assert!(agrees("a: b\u{a0}c é ✓\n"));
     }
 
     #[test]
