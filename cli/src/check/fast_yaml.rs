@@ -158,11 +158,12 @@ fn split_lines(piece: &str, lines: &mut Vec<Line>) -> Option<()> {
 
 /// Whether `c`, not ASCII, is a character serde_yaml_ng's libyaml does not read as text: a C1 control, U+FFFE or
 /// U+FFFF (outside YAML's printable set: "control characters are not allowed"), or NEL, LS and PS (U+0085,
-/// U+2028, U+2029), which libyaml takes as line breaks.
+/// U+2028, U+2029), which libyaml takes as line breaks, or a byte order mark (U+FEFF), which libyaml skips at the
+/// start of a line and refuses elsewhere.
 fn is_non_ascii_control(c: char) -> bool {
     matches!(
         c,
-        '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{fffe}' | '\u{ffff}'
+        '\u{80}'..='\u{9f}' | '\u{2028}' | '\u{2029}' | '\u{feff}' | '\u{fffe}' | '\u{ffff}'
     )
 }
 
@@ -1014,12 +1015,13 @@ mod tests {
             .filter(|b| !matches!(b, b'\n'))
             .map(char::from)
             .chain([
-                '\u{7f}', '\u{80}', '\u{85}', '\u{9f}', '\u{2028}', '\u{2029}', '\u{fffe}',
-                '\u{ffff}',
+                '\u{7f}', '\u{80}', '\u{85}', '\u{9f}', '\u{2028}', '\u{2029}', '\u{feff}',
+                '\u{fffe}', '\u{ffff}',
             ]);
         for c in controls {
             for piece in [
                 format!("# a comment {c}\na: 1\n"),
+                format!("a: 1\n{c}b: 2\n"),
                 format!("a: b{c}c\n"),
                 format!("a: \"b{c}\"\n"),
             ] {
