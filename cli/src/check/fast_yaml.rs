@@ -506,9 +506,17 @@ fn starts_with_indicator(text: &str) -> bool {
 }
 
 /// `key: rest` (or `key:`): the key, and what follows the `:` and its spaces.
+/// The longest key, as written (quotes and escapes included), that the reader reads: libyaml takes a key only
+/// when its `:` comes within 1,024 characters of its start (YAML's limit on implicit keys), and bytes are at least
+/// as many as characters.
+const MAX_KEY_BYTES: usize = 1000;
+
 fn split_key(text: &str) -> Option<(Cow<'_, str>, &str)> {
     if text.starts_with(['"', '\'']) {
         let (key, after) = quoted(text)?;
+        if text.len() - after.len() > MAX_KEY_BYTES {
+            return None;
+        }
         let rest = after.strip_prefix(':')?;
         if !(rest.is_empty() || rest.starts_with(' ')) {
             return None;
@@ -533,7 +541,7 @@ fn split_key(text: &str) -> Option<(Cow<'_, str>, &str)> {
         }
     }
     let key = text[..colon].trim_end_matches(' ');
-    if key.is_empty() || key.len() > 1000 {
+    if key.is_empty() || key.len() > MAX_KEY_BYTES {
         return None;
     }
     match plain(key)? {
@@ -716,12 +724,16 @@ fn flow<'t>(
 fn flow_key(text: &str) -> Option<(Cow<'_, str>, &str)> {
     if text.starts_with(['"', '\'']) {
         let (key, after) = quoted(text)?;
+        if text.len() - after.len() > MAX_KEY_BYTES {
+            return None;
+        }
         return Some((key, after.trim_start_matches(' ').strip_prefix(':')?));
     }
     let colon = text.find(':')?;
     let key = text[..colon].trim_end_matches(' ');
     if !text[colon + 1..].starts_with(' ')
         || key.is_empty()
+        || key.len() > MAX_KEY_BYTES
         || starts_with_indicator(key)
         || key.starts_with('-')
         || key
@@ -1031,6 +1043,25 @@ mod tests {
         }
         // Printable characters beyond ASCII are read.
         assert!(parse("a: b\u{a0}c é\n").is_some());
+    }
+
+    /// Found by the `fast_yaml` fuzz target: a double-quoted key of some 1,500 characters, which libyaml does not
+    /// take as a key (implicit keys end within 1,024 characters) and the reader read.
+    #[test]
+    fn keys_longer_than_libyaml_takes_make_the_reader_give_up() {
+        let long = "k".repeat(MAX_KEY_BYTES + 1);
+        for piece in [
+            format!("\"{long}\": v\n"),
+            format!("'{long}': v\n"),
+            format!("{long}: v\n"),
+            format!("a: {{\"{long}\": v}}\n"),
+            format!("a: {{{long}: v}}\n"),
+        ] {
+            assert_eq!(parse(&piece), None, "{piece:.40}");
+            assert!(agrees(&piece));
+        }
+        let short = "k".repeat(MAX_KEY_BYTES - 2);
+        assert!(parse(&format!("\"{short}\": v\n")).is_some());
         assert!(agrees("a: b\u{a0}c é ✓\n"));
     }
 
