@@ -52,7 +52,7 @@ fn dry(path: &str) -> String {
 fn perform(plane: &ControlPlane, step: &Step, dry_run: bool) -> Outcome {
     let no_admission = Admission::GeneratedYaml {
         version: "",
-        policy_name: "",
+        policy_name: String::new(),
     };
     perform_warned(plane, step, dry_run, &no_admission).0
 }
@@ -638,7 +638,7 @@ enum Admission<'a> {
     /// The output of `priority-guard vap` for a Kubernetes version, under a policy name.
     GeneratedYaml {
         version: &'a str,
-        policy_name: &'a str,
+        policy_name: String,
     },
     /// policy.wasm as a mutating admission webhook.
     Webhook(&'a webhook::Webhook),
@@ -794,9 +794,12 @@ fn delete_created(plane: &ControlPlane, created: &Created) {
     }
 }
 
-fn fixtures_on_the_apiserver(version: &str) {
-    let plane = engines::control_plane();
-    let _turn = engines::exclusive();
+/// Every fixture scenario's cluster loaded and its requests carried out, admitted by what `admission` gives for the
+/// scenario; the tally and the number of requests.
+fn every_fixture<'a>(
+    plane: &ControlPlane,
+    admission: impl Fn(&engines::Scenario) -> Admission<'a>,
+) -> (Tally, usize) {
     let mut tally = Tally::default();
     let mut total = 0;
     for scenario in engines::scenarios() {
@@ -813,14 +816,21 @@ fn fixtures_on_the_apiserver(version: &str) {
             plane,
             &scenario.settings_path,
             &scenario.settings,
-            &Admission::GeneratedYaml {
-                version,
-                policy_name: &format!("pg-{}-{}", scenario.name, version.replace('.', "-")),
-            },
+            &admission(&scenario),
             &cases,
             &mut tally,
         );
     }
+    (tally, total)
+}
+
+fn fixtures_on_the_apiserver(version: &str) {
+    let plane = engines::control_plane();
+    let _turn = engines::exclusive();
+    let (tally, total) = every_fixture(plane, |scenario| Admission::GeneratedYaml {
+        version,
+        policy_name: format!("pg-{}-{}", scenario.name, version.replace('.', "-")),
+    });
     println!(
         "fixtures on kube-apiserver with the YAML for Kubernetes {version}: {total} requests, {tally:?}"
     );
@@ -907,7 +917,6 @@ fn random_cases(cases: usize, seed: u64, webhook: Option<&webhook::Webhook>) -> 
                 )
             })
             .collect();
-        let policy_name = format!("pg-random-{world}");
         run_batch(
             plane,
             &settings_path,
@@ -916,7 +925,7 @@ fn random_cases(cases: usize, seed: u64, webhook: Option<&webhook::Webhook>) -> 
                 Some(hook) => Admission::Webhook(hook),
                 None => Admission::GeneratedYaml {
                     version: "1.36",
-                    policy_name: &policy_name,
+                    policy_name: format!("pg-random-{world}"),
                 },
             },
             &batch,
@@ -985,27 +994,7 @@ fn fixtures_through_policy_wasm_as_a_webhook_on_the_apiserver() {
     let plane = engines::control_plane();
     let _turn = engines::exclusive();
     let hook = webhook::webhook(plane);
-    let mut tally = Tally::default();
-    let mut total = 0;
-    for scenario in engines::scenarios() {
-        plane
-            .load_cluster(&scenario.namespaces, &scenario.classes)
-            .unwrap_or_else(|e| panic!("{}: {e:#}", scenario.name));
-        let cases: Vec<(String, Value)> = scenario
-            .requests
-            .iter()
-            .map(|(stem, _, request)| (format!("{}/{stem}", scenario.name), request.clone()))
-            .collect();
-        total += cases.len();
-        run_batch(
-            plane,
-            &scenario.settings_path,
-            &scenario.settings,
-            &Admission::Webhook(hook),
-            &cases,
-            &mut tally,
-        );
-    }
+    let (tally, total) = every_fixture(plane, |_| Admission::Webhook(hook));
     println!(
         "fixtures through policy.wasm as a webhook on kube-apiserver: {total} requests, {tally:?}"
     );
