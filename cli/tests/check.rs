@@ -65,13 +65,7 @@ fn json_results(output: &Output) -> Vec<Value> {
 
 /// Compares `actual` with the golden file `name`, or rewrites it under `PRIORITY_GUARD_BLESS=1`.
 fn assert_golden(name: &str, actual: &str) {
-    if let Some(difference) =
-        common::golden_difference(&fixtures().join("golden").join(name), actual)
-    {
-        panic!(
-            "{name}: {difference}\nrerun with PRIORITY_GUARD_BLESS=1 and review the diff if the change is intended"
-        );
-    }
+    common::assert_golden(&fixtures().join("golden").join(name), actual);
 }
 
 #[test]

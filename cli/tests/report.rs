@@ -50,13 +50,7 @@ fn json_report(output: &Output) -> Value {
 }
 
 fn assert_golden(name: &str, actual: &str) {
-    if let Some(difference) =
-        common::golden_difference(&fixtures().join("golden").join(name), actual)
-    {
-        panic!(
-            "{name}: {difference}\nrerun with PRIORITY_GUARD_BLESS=1 and review the diff if the change is intended"
-        );
-    }
+    common::assert_golden(&fixtures().join("golden").join(name), actual);
 }
 
 #[test]

@@ -99,3 +99,15 @@ pub fn golden_difference(path: &Path, actual: &str) -> Option<String> {
         lines.join("\n")
     ))
 }
+
+/// Fails when `actual` differs from the golden file at `path` (see [`golden_difference`]), saying how to rewrite it.
+pub fn assert_golden(path: &Path, actual: &str) {
+    if let Some(difference) = golden_difference(path, actual) {
+        panic!(
+            "{}: {difference}\nrerun with PRIORITY_GUARD_BLESS=1 and review the diff if the change is intended",
+            path.file_name()
+                .and_then(|n| n.to_str())
+                .unwrap_or_default()
+        );
+    }
+}
