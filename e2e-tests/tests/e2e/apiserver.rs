@@ -15,7 +15,10 @@ use priority_guard_e2e_tests::envtest::{self, ControlPlane};
 use priority_guard_host::{ClusterState, PolicyInstance};
 use serde_json::{Value, json};
 
-use crate::differential::{self, KNOWN, Rng, Verdict};
+use priority_guard_e2e_tests::differential::{KNOWN, Verdict};
+use priority_guard_e2e_tests::random::{self, Rng};
+
+use crate::differential;
 use crate::{common, engines, webhook};
 
 /// What the apiserver did with a request: the object as stored (`Null` for a DELETE), or its refusal.
@@ -893,14 +896,14 @@ fn random_cases(cases: usize, seed: u64, webhook: Option<&webhook::Webhook>) -> 
     let _turn = engines::exclusive();
     let dir = engines::work_dir("apiserver-random");
     let settings_path = dir.join(format!("settings-{}.json", std::process::id()));
-    let mut rng = Rng(seed);
+    let mut rng = Rng::seeded(seed);
     let mut tally = Tally::default();
     let mut done = 0;
     let mut world = 0;
     while done < cases {
-        let settings = differential::random_settings(&mut rng);
-        let namespaces = differential::namespace_objects(&mut rng);
-        let classes = differential::class_objects(&mut rng);
+        let settings = random::random_settings(&mut rng);
+        let namespaces = random::namespace_objects(&mut rng);
+        let classes = random::class_objects(&mut rng);
         std::fs::write(&settings_path, settings.to_string()).expect("write the settings");
         let wanted: Vec<Value> = classes.values().cloned().collect();
         let namespaces: Vec<Value> = namespaces.values().cloned().collect();
@@ -909,7 +912,7 @@ fn random_cases(cases: usize, seed: u64, webhook: Option<&webhook::Webhook>) -> 
             .unwrap_or_else(|e| panic!("{e:#}"));
         let batch: Vec<(String, Value)> = (0..CASES_PER_SETTINGS.min(cases - done))
             .map(|_| {
-                let request = differential::random_request(&mut rng, done, &classes);
+                let request = random::random_request(&mut rng, done, &classes);
                 done += 1;
                 (
                     format!("seed {seed:#x} case {}:\n  settings: {settings}", done - 1),

@@ -3,12 +3,13 @@
 //! `MAX_QUOTED_CHARS` characters, then an ellipsis and the full length; policy.wasm and the generated CEL word it
 //! the same.
 
+use priority_guard_e2e_tests::differential;
 use priority_guard_e2e_tests::native::NativeVerdict;
 use priority_guard_host::{AdmissionResponse, ClusterState};
 use priority_guard_sdk::messages::MAX_QUOTED_CHARS;
 use serde_json::{Value, json};
 
-use crate::{common, differential};
+use crate::common;
 
 fn scenario() -> std::path::PathBuf {
     common::root().join("fixtures/prod-preprod-dev")
