@@ -8,8 +8,8 @@ use std::sync::{Arc, OnceLock};
 
 use priority_guard_e2e_tests::native::{NativePolicies, NativeVerdict};
 use priority_guard_host::{ClusterState, HostOptions, PolicyModule};
-use priority_guard_sdk::decide::Labels;
 use priority_guard_sdk::decide::patch::PatchOp;
+use priority_guard_sdk::decide::{Cluster, Labels};
 use priority_guard_sdk::kubewarden::Validator;
 use priority_guard_sdk::output::native::{self, Options};
 use priority_guard_sdk::{AdmissionRequestView, Outcome, Settings, decide};
@@ -19,6 +19,9 @@ use serde_json::{Value, json};
 /// where the reader's unit tests would need the rest of the CLI.
 #[cfg(not(test))]
 pub mod yaml;
+
+mod cases;
+pub use cases::{equivalence, structured};
 
 /// What a target checks: its input bytes in, a panic when a property does not hold.
 pub type Property = fn(&[u8]);
@@ -32,6 +35,8 @@ pub fn targets() -> Vec<(&'static str, Property)> {
         ("mutation", mutation),
         ("cel", cel),
         ("wasm", wasm),
+        ("structured", structured),
+        ("equivalence", equivalence),
     ];
     #[cfg(not(test))]
     targets.push(("fast_yaml", yaml::fast_yaml));
@@ -54,13 +59,18 @@ fn labels(namespace: &str) -> Result<Labels, String> {
     Ok(labels)
 }
 
-/// The validate payload Kubewarden sends, with `request` as given (any bytes).
+/// The validate payload Kubewarden sends, with `request` as given (any bytes) and the README's settings.
 fn payload(request: &[u8]) -> Vec<u8> {
+    payload_with(request, SETTINGS)
+}
+
+/// The validate payload Kubewarden sends, with `request` as given (any bytes) and `settings` (JSON).
+fn payload_with(request: &[u8], settings: &str) -> Vec<u8> {
     [
         br#"{"request": "#.as_slice(),
         request,
         br#", "settings": "#.as_slice(),
-        SETTINGS.as_bytes(),
+        settings.as_bytes(),
         b"}".as_slice(),
     ]
     .concat()
@@ -87,7 +97,13 @@ pub fn settings(data: &[u8]) {
 /// The decision on arbitrary request JSON: the Kubewarden validator always answers with a ValidationResponse,
 /// whose verdict is the sdk's decision, and never panics.
 pub fn decision(data: &[u8]) {
-    let answer = Validator::default().validate(&payload(data), labels);
+    decision_agrees(SETTINGS, data, labels);
+}
+
+/// The validator's answer to `data` as the request, under `settings` (valid JSON settings) and `cluster`, is a
+/// ValidationResponse with the verdict of the sdk's decision.
+fn decision_agrees(settings: &str, data: &[u8], cluster: impl Cluster + Copy) {
+    let answer = Validator::default().validate(&payload_with(data, settings), cluster);
     let answer: Value = serde_json::from_slice(&answer).expect("the answer is JSON");
     let accepted = answer["accepted"].as_bool().expect("accepted is a bool");
     if !accepted {
@@ -105,12 +121,12 @@ pub fn decision(data: &[u8]) {
         assert!(!accepted, "invalid UTF-8 is refused");
         return;
     };
-    let settings = Settings::from_json_slice(SETTINGS.as_bytes()).expect("valid settings");
+    let settings = Settings::from_json_slice(settings.as_bytes()).expect("valid settings");
     // The request as the glue sees it: the payload's `request` member (data may be more than one value).
     let Ok(view) = AdmissionRequestView::from_json(text) else {
         return;
     };
-    match decide(&settings, &view, labels) {
+    match decide(&settings, &view, cluster) {
         Ok(ref outcome @ Outcome::Reject { .. }) if outcome.refuses() => {
             assert!(!accepted, "{answer}");
         }
@@ -151,18 +167,24 @@ fn remove(value: &mut Value, pointer: &str) {
 /// The mutation: whenever a request is defaulted, the mutated object is JSON that differs from the request's
 /// object only at the patch's paths, where it has the default class (or no member, for a remove).
 pub fn mutation(data: &[u8]) {
-    let Ok(text) = std::str::from_utf8(data) else {
-        return;
-    };
-    let Ok(view) = AdmissionRequestView::from_json(text) else {
-        return;
-    };
-    let settings = Settings::from_json_slice(SETTINGS.as_bytes()).expect("valid settings");
-    let Ok(Outcome::Mutate { class, patch, .. }) = decide(&settings, &view, labels) else {
-        return;
+    mutation_changes_only_its_paths(SETTINGS, data, labels);
+}
+
+/// Under `settings` (valid JSON settings) and `cluster`, a default of `data` (the request) changes the object
+/// at the patch's paths only. Returns the mutated object, if the request was defaulted.
+fn mutation_changes_only_its_paths(
+    settings: &str,
+    data: &[u8],
+    cluster: impl Cluster + Copy,
+) -> Option<Value> {
+    let text = std::str::from_utf8(data).ok()?;
+    let view = AdmissionRequestView::from_json(text).ok()?;
+    let parsed = Settings::from_json_slice(settings.as_bytes()).expect("valid settings");
+    let Ok(Outcome::Mutate { class, patch, .. }) = decide(&parsed, &view, cluster) else {
+        return None;
     };
     assert!(!patch.is_empty());
-    let answer = Validator::default().validate(&payload(data), labels);
+    let answer = Validator::default().validate(&payload_with(data, settings), cluster);
     let answer: Value = serde_json::from_slice(&answer).expect("the answer is JSON");
     if answer["accepted"] == false {
         // Only an answer a host could not read back is refused: too deep, a number beyond a double, or a lone
@@ -174,13 +196,14 @@ pub fn mutation(data: &[u8]) {
                 || message.contains("lone surrogate"),
             "{answer}"
         );
-        return;
+        return None;
     }
     let mut mutated = answer["mutated_object"].clone();
     assert!(mutated.is_object(), "{answer}");
+    let result = mutated.clone();
     let Ok(mut original) = serde_json::from_str::<Value>(view.object.expect("an object")) else {
         // The original holds what serde_json refuses (a number beyond a double) only where the patch removes it.
-        return;
+        return Some(result);
     };
     for op in &patch {
         match op {
@@ -200,6 +223,7 @@ pub fn mutation(data: &[u8]) {
         remove(&mut mutated, op.path());
     }
     assert_eq!(original, mutated, "only the patch's paths changed");
+    Some(result)
 }
 
 /// The CEL emitter: for any valid settings, every generated expression compiles with the `cel` crates (both
