@@ -717,3 +717,32 @@ pub fn namespace_objects(rng: &mut Rng) -> BTreeMap<&'static str, Value> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_exhausted_input_chooses_the_smallest_case() {
+        let mut rng = Rng::from_fuzzer(&[]);
+        assert_eq!(random_settings(&mut rng), json!({"rules": []}));
+        assert!(class_objects(&mut rng).is_empty());
+    }
+
+    #[test]
+    fn the_same_input_chooses_the_same_case_and_another_input_another() {
+        let input: Vec<u8> = (0..=255).cycle().take(2048).map(|b: u16| b as u8).collect();
+        let case = |data: &[u8]| {
+            let mut rng = Rng::from_fuzzer(data);
+            let settings = random_settings(&mut rng);
+            let classes = class_objects(&mut rng);
+            (settings, random_request(&mut rng, 0, &classes))
+        };
+        assert_eq!(case(&input), case(&input));
+        let mut other = input.clone();
+        other[0] ^= 0xff;
+        other[1] ^= 0xff;
+        assert_ne!(case(&input), case(&other));
+        assert_ne!(case(&input).0, json!({"rules": []}), "a long input is a bigger case");
+    }
+}
