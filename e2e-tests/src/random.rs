@@ -743,6 +743,10 @@ mod tests {
         other[0] ^= 0xff;
         other[1] ^= 0xff;
         assert_ne!(case(&input), case(&other));
-        assert_ne!(case(&input).0, json!({"rules": []}), "a long input is a bigger case");
+        assert_ne!(
+            case(&input).0,
+            json!({"rules": []}),
+            "a long input is a bigger case"
+        );
     }
 }
