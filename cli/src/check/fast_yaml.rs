@@ -511,7 +511,16 @@ fn starts_with_indicator(text: &str) -> bool {
 /// as many as characters.
 const MAX_KEY_BYTES: usize = 1000;
 
+/// With the `raw_value` feature (which the workspace enables), serde_json reads an object whose first key is
+/// this token as a `RawValue`, so the path through serde_yaml_ng and `serde_json::Value` refuses a document that
+/// holds it. The reader gives up on the key rather than read what that path refuses.
+const RAW_VALUE_TOKEN: &str = "$serde_json::private::RawValue";
+
 fn split_key(text: &str) -> Option<(Cow<'_, str>, &str)> {
+    split_any_key(text).filter(|(key, _)| key != RAW_VALUE_TOKEN)
+}
+
+fn split_any_key(text: &str) -> Option<(Cow<'_, str>, &str)> {
     if text.starts_with(['"', '\'']) {
         let (key, after) = quoted(text)?;
         if text.len() - after.len() > MAX_KEY_BYTES {
@@ -722,6 +731,10 @@ fn flow<'t>(
 
 /// `key: ` in a flow mapping: the key, and the text after `:`.
 fn flow_key(text: &str) -> Option<(Cow<'_, str>, &str)> {
+    any_flow_key(text).filter(|(key, _)| key != RAW_VALUE_TOKEN)
+}
+
+fn any_flow_key(text: &str) -> Option<(Cow<'_, str>, &str)> {
     if text.starts_with(['"', '\'']) {
         let (key, after) = quoted(text)?;
         if text.len() - after.len() > MAX_KEY_BYTES {
@@ -1047,6 +1060,28 @@ mod tests {
 
     /// Found by the `fast_yaml` fuzz target: a double-quoted key of some 1,500 characters, which libyaml does not
     /// take as a key (implicit keys end within 1,024 characters) and the reader read.
+    #[test]
+    fn serde_jsons_raw_value_token_as_a_key_makes_the_reader_give_up() {
+        // Found by the fast_yaml fuzz target: serde_json::Value refuses such an object, so the slow path does.
+        for text in [
+            "$serde_json::private::RawValue:\n",
+            "a:\n  \"$serde_json::private::RawValue\": 1\n",
+            "a: {$serde_json::private::RawValue: 1}\n",
+        ] {
+            let mut json = String::new();
+            assert!(
+                Reader::default().read(text, &mut json).is_none(),
+                "{text:?}"
+            );
+        }
+        let mut json = String::new();
+        assert!(
+            Reader::default()
+                .read("$serde_json::private::Other: 1\n", &mut json)
+                .is_some()
+        );
+    }
+
     #[test]
     fn keys_longer_than_libyaml_takes_make_the_reader_give_up() {
         let long = "k".repeat(MAX_KEY_BYTES + 1);
