@@ -10,7 +10,7 @@ CLI := target/debug/priority-guard
 WEB_WASM := $(WASM_TARGET_DIR)/wasm32-unknown-unknown/release/priority_guard_web.wasm
 WEB_OUT := target/playground
 
-.PHONY: demo test setup targets lint policy.wasm annotated-policy.wasm cli bench bench-check bench-report bench-cel differential fuzz clean web web-test artifacthub-pkg.yml
+.PHONY: demo test setup targets lint policy.wasm annotated-policy.wasm cli bench bench-check bench-report bench-cel differential fuzz fuzz-coverage clean web web-test artifacthub-pkg.yml
 
 ## What `make test` needs on a fresh machine (Debian 12, Rust through rustup, npm), installed only where it is
 ## missing: the wasm targets, rustfmt and clippy, Debian's docker-registry, chromium and binaryen, wasm-bindgen-cli
@@ -90,6 +90,12 @@ FUZZ_SECONDS ?= 60
 fuzz:
 	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
 	fuzz/run.sh $(FUZZ_SECONDS)
+
+## The line coverage of sdk/src that the kept fuzz corpus reaches, per target and per file (LLVM 19 or later's
+## llvm-cov: rustup's llvm-tools-preview for nightly, or LLVM_BIN).
+fuzz-coverage:
+	command -v cargo-fuzz >/dev/null || $(CARGO) install cargo-fuzz --locked
+	fuzz/coverage.sh
 
 ## The speed of `priority-guard check` (docs/performance.md): 100,000 generated Deployments, optimised build. Its own
 ## target directory, so that it does not hold the lock of target/ while the dev builds and tests run.

@@ -4,8 +4,10 @@
 
 use std::panic::{AssertUnwindSafe, catch_unwind};
 use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicUsize, Ordering};
 
-use priority_guard_fuzz_properties::targets;
+use priority_guard_fuzz_properties::{Property, targets};
 
 fn fuzz_dir() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz")
@@ -34,39 +36,83 @@ fn inputs(dir: &Path) -> Vec<PathBuf> {
     files
 }
 
+/// Why a property panicked.
+fn panic_message(panic: &(dyn std::any::Any + Send)) -> String {
+    panic
+        .downcast_ref::<String>()
+        .cloned()
+        .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
+        .unwrap_or_default()
+}
+
 #[test]
 fn every_kept_input_holds_the_properties_of_its_target() {
-    let mut failed = Vec::new();
-    let mut replayed = 0;
-    for (target, property) in targets() {
+    let mut jobs: Vec<(&str, Property, PathBuf)> = Vec::new();
+    let mut without_corpus = Vec::new();
+    // `PRIORITY_GUARD_REPLAY=wasm,equivalence` replays those targets only.
+    let only = std::env::var("PRIORITY_GUARD_REPLAY").ok();
+    let chosen = |target: &str| {
+        only.as_deref()
+            .is_none_or(|o| o.split(',').any(|t| t == target))
+    };
+    for (target, property) in targets().into_iter().filter(|(t, _)| chosen(t)) {
+        if inputs(&fuzz_dir().join("corpus").join(target)).is_empty() {
+            without_corpus.push(target);
+        }
         let dirs = [
             Some(fuzz_dir().join("corpus").join(target)),
             Some(fuzz_dir().join("regressions").join(target)),
             seeds(target).map(|s| fuzz_dir().join("seeds").join(s)),
         ];
-        for path in dirs.iter().flatten().flat_map(|d| inputs(d)) {
-            // A fuzzer running beside the test replaces inputs of its corpus as it reduces them.
-            let data = match std::fs::read(&path) {
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                read => read.expect("read the input"),
-            };
-            replayed += 1;
-            if let Err(panic) = catch_unwind(AssertUnwindSafe(|| property(&data))) {
-                let why = panic
-                    .downcast_ref::<String>()
-                    .cloned()
-                    .or_else(|| panic.downcast_ref::<&str>().map(|s| (*s).to_owned()))
-                    .unwrap_or_default();
-                failed.push(format!("{target}: {}: {why:.500}", path.display()));
-            }
-        }
+        jobs.extend(
+            dirs.iter()
+                .flatten()
+                .flat_map(|d| inputs(d))
+                .map(|path| (target, property, path)),
+        );
     }
-    println!("{replayed} kept inputs replayed");
+    // The inputs on every core: equivalence's compile CEL and run policy.wasm, tens of milliseconds each.
+    let next = AtomicUsize::new(0);
+    let failed = Mutex::new(Vec::new());
+    let workers = std::thread::available_parallelism().map_or(1, |n| n.get());
+    std::thread::scope(|scope| {
+        for _ in 0..workers {
+            scope.spawn(|| {
+                while let Some((target, property, path)) =
+                    jobs.get(next.fetch_add(1, Ordering::Relaxed))
+                {
+                    // A fuzzer running beside the test replaces inputs of its corpus as it reduces them.
+                    let data = match std::fs::read(path) {
+                        Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                        read => read.expect("read the input"),
+                    };
+                    if let Err(panic) = catch_unwind(AssertUnwindSafe(|| property(&data))) {
+                        let why = panic_message(panic.as_ref());
+                        let failure = format!("{target}: {}: {why:.500}", path.display());
+                        failed
+                            .lock()
+                            .expect("no worker panics holding the lock")
+                            .push(failure);
+                    }
+                }
+            });
+        }
+    });
+    let mut failed = failed.into_inner().expect("the workers are done");
+    failed.sort();
+    println!("{} kept inputs replayed on {workers} threads", jobs.len());
     // The seeds alone are more than fifty; fewer means the directories moved.
     assert!(
-        replayed > 50,
-        "only {replayed} inputs found under {}",
+        jobs.len() > 50 || only.is_some(),
+        "only {} inputs found under {}",
+        jobs.len(),
         fuzz_dir().display()
+    );
+    // The corpus is what the campaigns learned: a target without one (not committed, or ignored by git) guards
+    // nothing beyond its seeds.
+    assert!(
+        without_corpus.is_empty(),
+        "no kept corpus under fuzz/corpus/ for {without_corpus:?}"
     );
     assert!(
         failed.is_empty(),
