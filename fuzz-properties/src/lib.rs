@@ -298,60 +298,25 @@ fn policy_module() -> &'static PolicyModule {
     })
 }
 
-/// `data` with every `\u` escape of a UTF-16 surrogate made U+FFFD, so that serde_json, which refuses a lone
-/// surrogate the sdk reads, finds the namespaces a request names. Only to find them: a name holding a surrogate
-/// is not a valid namespace in either cluster.
-fn without_lone_surrogates(data: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(data.len());
-    let mut i = 0;
-    while i < data.len() {
-        if data[i] != b'\\' {
-            out.push(data[i]);
-            i += 1;
-            continue;
-        }
-        let escape = data.get(i + 1..i + 6).unwrap_or_default();
-        let surrogate = escape.first() == Some(&b'u')
-            && std::str::from_utf8(&escape[1..])
-                .ok()
-                .and_then(|hex| u16::from_str_radix(hex, 16).ok())
-                .is_some_and(|unit| (0xd800..0xe000).contains(&unit));
-        if surrogate {
-            out.extend_from_slice(b"\\ufffd");
-            i += 6;
-        } else {
-            // Any other escape, kept whole so that an escaped backslash is not read as the start of one.
-            out.extend_from_slice(&data[i..(i + 2).min(data.len())]);
-            i += 2;
-        }
-    }
-    out
-}
-
 /// policy.wasm itself (the Wasm SIMD build, under the host crate, a fresh instance per input) answers the payload
 /// of any request bytes exactly as the native sdk does: the same ValidationResponse, byte for byte (verdict,
-/// message, code, mutated object, warnings). The namespaces the request names exist in both clusters, with the
-/// labels `labels` gives them.
+/// message, code, mutated object, warnings). The host's cluster holds the namespaces the native side looked up
+/// (but `broken`), with the labels `labels` gives them: whatever way a request names its namespace, and whatever
+/// bytes the request holds that a JSON reader other than the sdk's would refuse.
 pub fn wasm(data: &[u8]) {
     let payload = payload(data);
-    let native = Validator::default().validate(&payload, labels);
-    // Every namespace the request could be decided in: its own, else its object's (or old object's).
-    let request =
-        serde_json::from_slice::<Value>(&without_lone_surrogates(data)).unwrap_or_default();
-    let mut namespaces: Vec<&str> = [
-        &request["namespace"],
-        &request["object"]["metadata"]["namespace"],
-        &request["oldObject"]["metadata"]["namespace"],
-    ]
-    .into_iter()
-    .filter_map(Value::as_str)
-    .filter(|n| *n != "broken")
-    .collect();
-    namespaces.sort_unstable();
-    namespaces.dedup();
-    let objects = namespaces.into_iter().map(|namespace| {
-        json!({"apiVersion": "v1", "kind": "Namespace",
-            "metadata": {"name": namespace, "labels": labels(namespace).unwrap_or_default()}})
+    // The host's cluster holds the namespaces the native side looked up, with the same labels.
+    let mut asked = Vec::new();
+    let native = Validator::default().validate(&payload, |namespace: &str| {
+        asked.push(namespace.to_owned());
+        labels(namespace)
+    });
+    asked.sort_unstable();
+    asked.dedup();
+    let objects = asked.iter().filter_map(|namespace| {
+        let labels = labels(namespace).ok()?;
+        Some(json!({"apiVersion": "v1", "kind": "Namespace",
+            "metadata": {"name": namespace, "labels": labels}}))
     });
     let Ok(cluster) = ClusterState::from_objects(objects) else {
         // A namespace the host's cluster model cannot hold (not a valid name): nothing to compare against.
