@@ -54,8 +54,8 @@ pub fn structured(data: &[u8]) {
     };
     let cluster = Lookups::new(labels, class);
     let bytes = serde_json::to_vec(&request).expect("JSON");
-    decision_agrees(&settings, &bytes, cluster);
-    let Some(mutated) = mutation_changes_only_its_paths(&settings, &bytes, cluster) else {
+    decision_agrees(&settings, &parsed, &bytes, cluster);
+    let Some(mutated) = mutation_changes_only_its_paths(&settings, &parsed, &bytes, cluster) else {
         return;
     };
     let mut again = request.clone();

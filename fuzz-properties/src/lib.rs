@@ -47,6 +47,13 @@ pub fn targets() -> Vec<(&'static str, Property)> {
 /// fallback with a wildcard, defaults and unset classes. The decision and mutation targets decide with these.
 pub const SETTINGS: &str = r#"{"rules":[{"name":"system","namespaces":["kube-system"]},{"name":"production","namespaces":["prod"],"allowedPriorityClasses":["prod-pc"],"defaultPriorityClass":"prod-pc"},{"name":"preproduction","namespaceSelector":{"matchLabels":{"env":"preprod"}},"allowedPriorityClasses":["preprod-pc","dev-pc"],"defaultPriorityClass":"preprod-pc"}],"fallback":{"deniedPriorityClasses":["system-*","prod-pc","preprod-pc"],"defaultPriorityClass":"dev-pc"},"unsetPriorityClasses":["cluster-default"],"mutateWorkloadTemplates":true}"#;
 
+/// [`SETTINGS`], read once.
+fn readme_settings() -> &'static Settings {
+    static SETTINGS_READ: OnceLock<Settings> = OnceLock::new();
+    SETTINGS_READ
+        .get_or_init(|| Settings::from_json_slice(SETTINGS.as_bytes()).expect("valid settings"))
+}
+
 /// Namespaces whose name starts with `pre` are labelled env=preprod; `broken` cannot be looked up.
 fn labels(namespace: &str) -> Result<Labels, String> {
     if namespace == "broken" {
@@ -97,12 +104,12 @@ pub fn settings(data: &[u8]) {
 /// The decision on arbitrary request JSON: the Kubewarden validator always answers with a ValidationResponse,
 /// whose verdict is the sdk's decision, and never panics.
 pub fn decision(data: &[u8]) {
-    decision_agrees(SETTINGS, data, labels);
+    decision_agrees(SETTINGS, readme_settings(), data, labels);
 }
 
-/// The validator's answer to `data` as the request, under `settings` (valid JSON settings) and `cluster`, is a
-/// ValidationResponse with the verdict of the sdk's decision.
-fn decision_agrees(settings: &str, data: &[u8], cluster: impl Cluster + Copy) {
+/// The validator's answer to `data` as the request, under `settings` (valid JSON settings, which the sdk reads as
+/// `parsed`) and `cluster`, is a ValidationResponse with the verdict of the sdk's decision.
+fn decision_agrees(settings: &str, parsed: &Settings, data: &[u8], cluster: impl Cluster + Copy) {
     let answer = Validator::default().validate(&payload_with(data, settings), cluster);
     let answer: Value = serde_json::from_slice(&answer).expect("the answer is JSON");
     let accepted = answer["accepted"].as_bool().expect("accepted is a bool");
@@ -121,12 +128,11 @@ fn decision_agrees(settings: &str, data: &[u8], cluster: impl Cluster + Copy) {
         assert!(!accepted, "invalid UTF-8 is refused");
         return;
     };
-    let settings = Settings::from_json_slice(settings.as_bytes()).expect("valid settings");
     // The request as the glue sees it: the payload's `request` member (data may be more than one value).
     let Ok(view) = AdmissionRequestView::from_json(text) else {
         return;
     };
-    match decide(&settings, &view, cluster) {
+    match decide(parsed, &view, cluster) {
         Ok(ref outcome @ Outcome::Reject { .. }) if outcome.refuses() => {
             assert!(!accepted, "{answer}");
         }
@@ -167,20 +173,20 @@ fn remove(value: &mut Value, pointer: &str) {
 /// The mutation: whenever a request is defaulted, the mutated object is JSON that differs from the request's
 /// object only at the patch's paths, where it has the default class (or no member, for a remove).
 pub fn mutation(data: &[u8]) {
-    mutation_changes_only_its_paths(SETTINGS, data, labels);
+    mutation_changes_only_its_paths(SETTINGS, readme_settings(), data, labels);
 }
 
-/// Under `settings` (valid JSON settings) and `cluster`, a default of `data` (the request) changes the object
+/// Under `settings` (valid JSON settings, which the sdk reads as `parsed`) and `cluster`, a default of `data` (the request) changes the object
 /// at the patch's paths only. Returns the mutated object, if the request was defaulted.
 fn mutation_changes_only_its_paths(
     settings: &str,
+    parsed: &Settings,
     data: &[u8],
     cluster: impl Cluster + Copy,
 ) -> Option<Value> {
     let text = std::str::from_utf8(data).ok()?;
     let view = AdmissionRequestView::from_json(text).ok()?;
-    let parsed = Settings::from_json_slice(settings.as_bytes()).expect("valid settings");
-    let Ok(Outcome::Mutate { class, patch, .. }) = decide(&parsed, &view, cluster) else {
+    let Ok(Outcome::Mutate { class, patch, .. }) = decide(parsed, &view, cluster) else {
         return None;
     };
     assert!(!patch.is_empty());
