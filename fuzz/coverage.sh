@@ -7,13 +7,11 @@
 # (the default), or LLVM_BIN=/usr/lib/llvm-19/bin (Debian's llvm-19).
 set -euo pipefail
 cd "$(dirname "$0")"
-targets=${1:-settings decision mutation cel wasm fast_yaml structured equivalence}
+source ./targets.sh
+targets=${1:-$all_targets}
 host=$(rustc +nightly -vV | sed -n 's/^host: //p')
 llvm=${LLVM_BIN:-$(rustc +nightly --print sysroot)/lib/rustlib/$host/bin}
 bin=target/$host/coverage/$host/release
-declare -A seeds=([settings]=settings [cel]=settings [decision]=request [mutation]=request [wasm]=request [fast_yaml]=yaml)
-make -C .. policy.wasm >/dev/null
-export PRIORITY_GUARD_POLICY_WASM="$PWD/../policy.wasm"
 root=$(cd .. && pwd)
 mapfile -t sources < <(find "$root/sdk/src" -name '*.rs' | sort)
 mkdir -p coverage/one-input
@@ -24,13 +22,10 @@ profiles=()
 for target in $targets; do
     # Builds the target with -Cinstrument-coverage, running it on one empty input.
     cargo +nightly fuzz coverage --llvm-path "$llvm" "$target" coverage/one-input >/dev/null 2>&1
-    # Then the kept inputs in one process: `cargo fuzz coverage` starts a process per input, and each would
-    # compile policy.wasm again (wasm, equivalence).
-    dirs=("corpus/$target")
-    if [ -n "${seeds[$target]:-}" ]; then dirs+=("seeds/${seeds[$target]}"); fi
-    if [ -d "regressions/$target" ]; then dirs+=("regressions/$target"); fi
+    # Then the corpus, the seeds and the regressions in one process, into one profile.
+    inputs "$target"
     rm -f "coverage/$target.profraw"
-    LLVM_PROFILE_FILE="coverage/$target.profraw" "$bin/$target" -runs=0 "${dirs[@]}" >/dev/null 2>&1
+    LLVM_PROFILE_FILE="coverage/$target.profraw" "$bin/$target" -runs=0 "corpus/$target" "${dirs[@]}" >/dev/null 2>&1
     "$llvm/llvm-profdata" merge -sparse "coverage/$target.profraw" -o "coverage/$target.profdata"
     objects+=(-object "$bin/$target")
     profiles+=("coverage/$target.profdata")
