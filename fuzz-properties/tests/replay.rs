@@ -56,18 +56,18 @@ fn every_kept_input_holds_the_properties_of_its_target() {
             .is_none_or(|o| o.split(',').any(|t| t == target))
     };
     for (target, property) in targets().into_iter().filter(|(t, _)| chosen(t)) {
-        if inputs(&fuzz_dir().join("corpus").join(target)).is_empty() {
+        let corpus = inputs(&fuzz_dir().join("corpus").join(target));
+        if corpus.is_empty() {
             without_corpus.push(target);
         }
-        let dirs = [
-            Some(fuzz_dir().join("corpus").join(target)),
+        let others = [
             Some(fuzz_dir().join("regressions").join(target)),
             seeds(target).map(|s| fuzz_dir().join("seeds").join(s)),
         ];
         jobs.extend(
-            dirs.iter()
-                .flatten()
-                .flat_map(|d| inputs(d))
+            corpus
+                .into_iter()
+                .chain(others.iter().flatten().flat_map(|d| inputs(d)))
                 .map(|path| (target, property, path)),
         );
     }
