@@ -8,6 +8,7 @@ use priority_guard_e2e_tests::differential::{
 use priority_guard_e2e_tests::random::{self, Rng, World};
 use priority_guard_sdk::decide::{Labels, Lookups};
 use priority_guard_sdk::model::priority_class::PriorityClassInfo;
+use priority_guard_sdk::output::manifest::namespace_labels;
 use priority_guard_sdk::{AdmissionRequestView, Outcome, Settings, decide};
 use serde_json::{Map, Value};
 
@@ -38,12 +39,10 @@ pub fn structured(data: &[u8]) {
         let object = namespaces
             .get(namespace)
             .ok_or_else(|| format!("namespace \"{namespace}\" not found"))?;
-        Ok(object["metadata"]["labels"]
-            .as_object()
-            .into_iter()
-            .flatten()
-            .map(|(k, v)| (k.clone(), v.as_str().unwrap_or_default().to_owned()))
-            .collect())
+        let (_, labels) = namespace_labels(object)
+            .map_err(|e| e.to_string())?
+            .expect("a Namespace object");
+        Ok(labels)
     };
     let class = |name: &str| -> Result<Option<PriorityClassInfo>, String> {
         classes
