@@ -7,7 +7,7 @@ use serde_json::Value;
 fn reads_the_raw_value_token_as_an_ordinary_key() {
     let text = r#"{"$serde_json::private::RawValue":{"a":[1,-2,3.5,null,true,"x"]}}"#;
     assert!(serde_json::from_str::<Value>(text).is_err());
-    let value = from_str(text).unwrap();
+    let value = from_str(text).expect("valid JSON");
     assert_eq!(value["$serde_json::private::RawValue"]["a"][2], 3.5);
     assert_eq!(value.to_string(), text);
 }
@@ -16,8 +16,8 @@ fn reads_the_raw_value_token_as_an_ordinary_key() {
 fn reads_other_json_as_serde_json_does() {
     let text = r#"{"b":[{"c":18446744073709551615,"d":-9223372036854775808},1e300,"\ud83d\ude00"],"a":{}}"#;
     assert_eq!(
-        from_str(text).unwrap(),
-        serde_json::from_str::<Value>(text).unwrap()
+        from_str(text).expect("valid JSON"),
+        serde_json::from_str::<Value>(text).expect("valid JSON")
     );
     assert!(from_str("{} x").is_err());
     assert!(from_str(r#"{"a":1e400}"#).is_err());
