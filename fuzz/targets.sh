@@ -18,13 +18,13 @@ inputs() {
     if [ -d "regressions/$1" ]; then dirs+=("regressions/$1"); fi
 }
 
-# lengths TARGET: libFuzzer's input length options.
+# lengths TARGET: libFuzzer's input length options, at most 4 KiB for every target.
 lengths() {
     case $1 in
         # An input of structured or equivalence is a case's choices: long inputs from the start make deep cases.
         structured | equivalence) length=(-max_len=4096 -len_control=0) ;;
-        # Longer requests, settings and documents repeat what shorter ones cover (the readers' limits, nesting
-        # and keys, are reached within 8 KiB) and would take most of the kept corpus.
-        *) length=(-max_len=8192) ;;
+        # The readers' limits (nesting, quoted names and messages, libyaml's key length) are reached within
+        # 4 KiB; longer requests, settings and documents repeat them and would take most of the kept corpus.
+        *) length=(-max_len=4096) ;;
     esac
 }
